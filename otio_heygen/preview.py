@@ -1,0 +1,179 @@
+"""The offline ``preview`` render: a real H.264+AAC MP4 with the photo, the section's name and
+exactly the section's audio, at the timeline's frame rate.
+
+No key, no network: it lets an editor try the whole round trip (import, line-up, relink)
+before spending money. A thin bar along the bottom grows with time, so sync against the
+song can be checked by eye.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+
+from otio_heygen.errors import MediaError
+from otio_heygen.photo import load_photo_rgb
+from otio_heygen.plan_types import RenderRequest
+
+__all__ = ["draw_text", "rate_fraction", "render_preview"]
+
+# 5x7 bitmap font, one string of 7 rows of 5 pixels per glyph.
+_FONT_ROWS = {
+    "A": "01110 10001 10001 11111 10001 10001 10001", "B": "11110 10001 10001 11110 10001 10001 11110",
+    "C": "01110 10001 10000 10000 10000 10001 01110", "D": "11110 10001 10001 10001 10001 10001 11110",
+    "E": "11111 10000 10000 11110 10000 10000 11111", "F": "11111 10000 10000 11110 10000 10000 10000",
+    "G": "01110 10001 10000 10111 10001 10001 01111", "H": "10001 10001 10001 11111 10001 10001 10001",
+    "I": "01110 00100 00100 00100 00100 00100 01110", "J": "00111 00010 00010 00010 00010 10010 01100",
+    "K": "10001 10010 10100 11000 10100 10010 10001", "L": "10000 10000 10000 10000 10000 10000 11111",
+    "M": "10001 11011 10101 10101 10001 10001 10001", "N": "10001 10001 11001 10101 10011 10001 10001",
+    "O": "01110 10001 10001 10001 10001 10001 01110", "P": "11110 10001 10001 11110 10000 10000 10000",
+    "Q": "01110 10001 10001 10001 10101 10010 01101", "R": "11110 10001 10001 11110 10100 10010 10001",
+    "S": "01111 10000 10000 01110 00001 00001 11110", "T": "11111 00100 00100 00100 00100 00100 00100",
+    "U": "10001 10001 10001 10001 10001 10001 01110", "V": "10001 10001 10001 10001 10001 01010 00100",
+    "W": "10001 10001 10001 10101 10101 10101 01010", "X": "10001 10001 01010 00100 01010 10001 10001",
+    "Y": "10001 10001 01010 00100 00100 00100 00100", "Z": "11111 00001 00010 00100 01000 10000 11111",
+    "0": "01110 10001 10011 10101 11001 10001 01110", "1": "00100 01100 00100 00100 00100 00100 01110",
+    "2": "01110 10001 00001 00010 00100 01000 11111", "3": "11111 00010 00100 00010 00001 10001 01110",
+    "4": "00010 00110 01010 10010 11111 00010 00010", "5": "11111 10000 11110 00001 00001 10001 01110",
+    "6": "00110 01000 10000 11110 10001 10001 01110", "7": "11111 00001 00010 00100 01000 01000 01000",
+    "8": "01110 10001 10001 01110 10001 10001 01110", "9": "01110 10001 10001 01111 00001 00010 01100",
+    " ": "00000 00000 00000 00000 00000 00000 00000", "-": "00000 00000 00000 11111 00000 00000 00000",
+    ".": "00000 00000 00000 00000 00000 01100 01100", ":": "00000 01100 01100 00000 01100 01100 00000",
+    "(": "00010 00100 01000 01000 01000 00100 00010", ")": "01000 00100 00010 00010 00010 00100 01000",
+    "!": "00100 00100 00100 00100 00100 00000 00100", "?": "01110 10001 00001 00010 00100 00000 00100",
+    "'": "00100 00100 01000 00000 00000 00000 00000", "/": "00000 00001 00010 00100 01000 10000 00000",
+    "&": "01100 10010 10100 01000 10101 10010 01101", ",": "00000 00000 00000 00000 01100 00100 01000",
+    "#": "01010 01010 11111 01010 11111 01010 01010", "_": "00000 00000 00000 00000 00000 00000 11111",
+}
+_FONT = {
+    ch: np.array([[c == "1" for c in row] for row in rows.split()], dtype=bool)
+    for ch, rows in _FONT_ROWS.items()
+}
+
+
+def draw_text(canvas: np.ndarray, text: str, x: int, y: int, scale: int, color: tuple[int, int, int]) -> None:
+    """Draw upper-cased ``text`` into an (h, w, 3) uint8 canvas, clipped at its edges."""
+    h, w = canvas.shape[:2]
+    for i, ch in enumerate(text.upper()):
+        glyph = _FONT.get(ch, _FONT["?"])
+        big = np.kron(glyph, np.ones((scale, scale), dtype=bool))
+        gx = x + i * 6 * scale
+        if gx >= w:
+            break
+        gh, gw = big.shape
+        y0, x0 = max(y, 0), max(gx, 0)
+        y1, x1 = min(y + gh, h), min(gx + gw, w)
+        if y0 >= y1 or x0 >= x1:
+            continue
+        mask = big[y0 - y : y1 - y, x0 - gx : x1 - gx]
+        canvas[y0:y1, x0:x1][mask] = color
+
+
+def rate_fraction(rate: float) -> Fraction:
+    """The exact frame rate as a fraction (23.976... -> 24000/1001)."""
+    for base in (24, 30, 60, 120):
+        ntsc = Fraction(base * 1000, 1001)
+        if abs(rate - float(ntsc)) < 1e-3:
+            return ntsc
+    return Fraction(rate).limit_denominator(1001)
+
+
+def _fit(photo: np.ndarray, width: int, height: int) -> np.ndarray:
+    """Nearest-neighbour scale to fit inside width x height (letterboxed)."""
+    ph, pw = photo.shape[:2]
+    scale = min(width / pw, height / ph)
+    nw, nh = max(1, int(pw * scale)), max(1, int(ph * scale))
+    ys = (np.arange(nh) * ph / nh).astype(np.intp)
+    xs = (np.arange(nw) * pw / nw).astype(np.intp)
+    fitted: np.ndarray = photo[ys][:, xs]
+    return fitted
+
+
+def _read_pcm(path: Path) -> tuple[np.ndarray, int]:
+    """The audio file's samples as (channels, n) float32 and its sample rate."""
+    try:
+        with av.open(str(path)) as container:
+            stream = container.streams.audio[0]
+            rate = int(stream.rate)
+            chunks = [
+                frame.to_ndarray().reshape(len(frame.layout.channels), -1)
+                if frame.format.is_planar
+                else frame.to_ndarray().reshape(-1, len(frame.layout.channels)).T
+                for frame in container.decode(stream)
+            ]
+    except (av.FFmpegError, IndexError, OSError) as exc:
+        raise MediaError(f"cannot read section audio {path}") from exc
+    pcm = np.concatenate(chunks, axis=1) if chunks else np.zeros((1, 0), dtype=np.float32)
+    if pcm.dtype == np.int16:
+        pcm = pcm.astype(np.float32) / 32768.0
+    elif pcm.dtype == np.int32:
+        pcm = pcm.astype(np.float32) / 2147483648.0
+    return pcm.astype(np.float32), rate
+
+
+def render_preview(request: RenderRequest, dest: Path, *, width: int = 640, height: int = 360) -> None:
+    """Write the preview MP4 for one request to ``dest`` atomically."""
+    rate = rate_fraction(request.rate)
+    pcm, sample_rate = _read_pcm(request.audio_path)
+    seconds = pcm.shape[1] / sample_rate
+    n_frames = max(1, round(seconds * rate))
+
+    background = np.full((height, width, 3), 24, dtype=np.uint8)
+    photo = _fit(load_photo_rgb(request.image_path), width, height - 60)
+    ph, pw = photo.shape[:2]
+    x0 = (width - pw) // 2
+    background[0:ph, x0 : x0 + pw] = photo
+    draw_text(background, request.title[:34], 12, height - 48, 3, (255, 255, 255))
+    draw_text(background, "PREVIEW", width - 6 * 2 * 7 - 6, 8, 2, (255, 210, 0))
+
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.stem}.", suffix=".mp4", dir=dest.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        with av.open(str(tmp), mode="w", format="mp4") as out:
+            video = out.add_stream("libx264", rate=rate)
+            video.width, video.height, video.pix_fmt = width, height, "yuv420p"
+            video.options = {"preset": "ultrafast", "tune": "stillimage", "crf": "28"}
+            audio = out.add_stream("aac", rate=sample_rate, layout="stereo" if pcm.shape[0] > 1 else "mono")
+            _encode_audio(out, audio, pcm, sample_rate)
+            for i in range(n_frames):
+                frame_pixels = background.copy()
+                bar = int(width * (i + 1) / n_frames)
+                frame_pixels[height - 6 :, :bar] = (0, 200, 120)
+                frame = av.VideoFrame.from_ndarray(frame_pixels, format="rgb24")
+                frame.pts = i
+                frame.time_base = 1 / rate
+                for packet in video.encode(frame):
+                    out.mux(packet)
+            for packet in video.encode(None):
+                out.mux(packet)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; media should be readable like any export
+        os.replace(tmp, dest)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def _encode_audio(
+    out: av.container.OutputContainer, stream: av.AudioStream, pcm: np.ndarray, rate: int
+) -> None:
+    channels = 2 if pcm.shape[0] > 1 else 1
+    data = pcm[:channels]
+    step = 1024 * 8
+    for start in range(0, data.shape[1], step):
+        chunk = np.ascontiguousarray(data[:, start : start + step])
+        frame = av.AudioFrame.from_ndarray(chunk, format="fltp", layout="stereo" if channels == 2 else "mono")
+        frame.sample_rate = rate
+        frame.pts = start
+        for packet in stream.encode(frame):
+            out.mux(packet)
+    for packet in stream.encode(None):
+        out.mux(packet)
