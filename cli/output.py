@@ -1,0 +1,121 @@
+"""What the CLI prints: the plan table, live progress and the run summary.
+
+Human output goes to stderr (progress, notices) and stdout (tables, summary); with ``--json``
+stdout carries only JSON (one object per line for ``render``) and nothing else.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import click
+import opentimelineio as otio
+from rich.console import Console
+from rich.table import Table
+
+from otio_heygen.pipeline import RunSummary
+from otio_heygen.plan import Plan
+
+__all__ = ["EventPrinter", "print_plan_table", "print_summary", "timecode"]
+
+
+def timecode(frame: int, rate: float) -> str:
+    """A display timecode for a frame count at ``rate`` (drop-frame at 29.97/59.94)."""
+    try:
+        return str(otio.opentime.to_timecode(otio.opentime.RationalTime(frame, rate), rate))
+    except (ValueError, TypeError):
+        return f"{frame}f"
+
+
+def print_plan_table(plan: Plan, timeline: Path) -> None:
+    console = Console()
+    table = Table(title=f"{timeline.name}: {len(plan.jobs)} render(s) at {plan.rate:.3f} fps", title_justify="left")
+    tc0 = plan.timecode_start
+    rows = [
+        [
+            str(job.section.index), job.section.name, str(job.take),
+            timecode(tc0 + job.section.start_frame, plan.rate), timecode(tc0 + job.section.end_frame, plan.rate),
+            f"{job.section.seconds:.2f}", job.settings.image.name if job.settings.image else "-",
+            job.settings.expressiveness, job.settings.motion_prompt or "-",
+        ]
+        for job in plan.jobs
+    ]
+    headers = ("#", "section", "take", "start", "end", "seconds", "photo", "expr.")
+    for i, header in enumerate(headers):
+        table.add_column(header, no_wrap=True, min_width=max([len(header)] + [len(r[i]) for r in rows]))
+    table.add_column("motion", overflow="ellipsis", no_wrap=True)
+    for row in rows:
+        table.add_row(*row)
+    console.print(table)
+    console.print(
+        f"total {plan.total_seconds:.1f} s of video, estimated cost ${plan.estimated_cost_usd:.2f} "
+        f"(at ${plan.price_per_second:.3f}/s; an estimate, HeyGen bills what it renders)"
+    )
+    for warning in plan.warnings:
+        console.print(f"[yellow]warning:[/yellow] {warning}", highlight=False)
+
+
+class EventPrinter:
+    """The ``on_event`` sink for ``render``: JSON lines, or live progress on a terminal."""
+
+    def __init__(self, *, as_json: bool) -> None:
+        self.as_json = as_json
+        self._progress: Any = None
+        if not as_json:
+            try:
+                from otio_heygen.progress import make_progress
+            except ImportError:  # pragma: no cover
+                make_progress = None
+            if make_progress is not None:
+                self._progress = make_progress()
+
+    def __enter__(self) -> EventPrinter:
+        if self._progress is not None and hasattr(self._progress, "__enter__"):
+            self._progress.__enter__()
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if self._progress is not None and hasattr(self._progress, "__exit__"):
+            self._progress.__exit__(kind, exc, tb)
+
+    def __call__(self, event: dict[str, Any]) -> None:
+        if self.as_json:
+            sys.stdout.write(json.dumps(event, default=str) + "\n")
+            sys.stdout.flush()
+            return
+        kind = event.get("event")
+        if kind in ("notice", "warning"):
+            prefix = "warning: " if kind == "warning" else ""
+            click.echo(f"otio-heygen: {prefix}{event.get('message')}", err=True)
+            return
+        if self._progress is not None:
+            self._progress(event)
+
+
+def print_summary(summary: RunSummary, *, as_json: bool) -> None:
+    if as_json:
+        payload = {
+            "event": "result",
+            "output": str(summary.output_path),
+            "media_dir": str(summary.media_dir),
+            "backend": summary.backend,
+            "rendered": summary.rendered,
+            "reused": summary.reused,
+            "spent_usd": round(summary.spent_usd, 2),
+            "failures": [{"section": name, "reason": why} for name, why in summary.failures],
+            "clips": summary.clips,
+        }
+        sys.stdout.write(json.dumps(payload, default=str) + "\n")
+        return
+    click.echo(
+        f"wrote {summary.output_path} ({len(summary.clips)} clip(s) on the new track; media in {summary.media_dir}); "
+        f"{summary.rendered} rendered, {summary.reused} reused, spent ${summary.spent_usd:.2f} ({summary.backend})"
+    )
+    for name, why in summary.failures:
+        click.echo(f"failed: {name}: {why}", err=True)

@@ -1,0 +1,372 @@
+"""The whole job as library calls: read -> find sections -> plan -> render -> conform -> write.
+
+Thin glue over the pure core (markers, plan, conform) and the one orchestrator (runner).
+The CLI and the NLE bridges call ``plan_timeline`` and ``render_timeline``; nothing else
+sequences the pipeline.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from otio_heygen.audio import SongAudio, SongLayout, locate_song, probe_media, write_upload_audio
+from otio_heygen.backends import Backend, PreviewBackend
+from otio_heygen.config import Settings, load_settings
+from otio_heygen.conform import conform
+from otio_heygen.errors import ConfigError, InputError, MediaError, NoSectionsError, OutputPathError, PhotoError
+from otio_heygen.formats import guess_render_format
+from otio_heygen.heygen.backend import make_heygen_backend
+from otio_heygen.journal import Journal
+from otio_heygen.markers import MarkerSelection, find_sections
+from otio_heygen.photo import file_digest, inspect_photo
+from otio_heygen.plan import Plan, build_plan, rekey, resolve_section_settings
+from otio_heygen.plan_types import ClipResult, Job
+from otio_heygen.runner import RunOptions, plan_regenerations, run_jobs
+from otio_heygen.sections import Section
+from otio_heygen.sync import MIN_CONFIDENCE, check_clip_sync
+from otio_heygen.timeline import read_timeline, timeline_rate, timeline_start_frame
+from otio_heygen.writer import check_output_path, media_url, url_style_for, write_timeline
+
+__all__ = [
+    "PlanOptions",
+    "PreparedRun",
+    "RenderOptions",
+    "RunSummary",
+    "plan_timeline",
+    "prepare",
+    "render_timeline",
+]
+
+SILENCE_DBFS = -45.0
+"""Below this RMS level a section is reported as having no vocal."""
+
+BackendName = Literal["heygen", "preview"]
+
+
+@dataclass(frozen=True)
+class PlanOptions:
+    """Selection and settings shared by ``plan`` and ``render``."""
+
+    image: Path | None = None
+    audio: Path | None = None
+    media_root: Path | None = None
+    drive_track: str | None = None
+    colors: tuple[str, ...] = ()
+    name_pattern: str | None = None
+    tracks: tuple[str, ...] = ()
+    marker_time: Literal["auto", "absolute", "relative"] = "auto"
+    motion_prompt: str | None = None
+    expressiveness: str | None = None
+    resolution: str | None = None
+    aspect_ratio: str | None = None
+    takes: int | None = None
+    handles: int = 0
+    only: tuple[str, ...] = ()
+    config_path: Path | None = None
+    track_name: str = "Avatar IV"
+    edl_rate: float | None = None
+    """Frame rate of an EDL (EDLs do not record one)."""
+
+
+@dataclass(frozen=True)
+class RenderOptions(PlanOptions):
+    """Everything ``render`` needs on top of the plan options."""
+
+    backend: BackendName | None = None
+    concurrency: int | None = None
+    budget_usd: float | None = None
+    regenerate: tuple[str, ...] = ()
+    relative_paths: bool = False
+    fix_sync: bool = False
+    schema_version: str | None = None
+
+
+@dataclass
+class RunSummary:
+    """What a render produced."""
+
+    output_path: Path
+    media_dir: Path
+    backend: str
+    rendered: int
+    reused: int
+    failures: list[tuple[str, str]] = field(default_factory=list)
+    spent_usd: float = 0.0
+    clips: list[dict[str, object]] = field(default_factory=list)
+    """Per clip: section, take, start_frame, end_frame, media path, video id, sync offset."""
+
+
+EventSink = Callable[[dict[str, object]], None]
+
+
+@dataclass
+class PreparedRun:
+    """A timeline read, its sections found and planned; the song open when available."""
+
+    timeline_path: Path
+    timeline: Any
+    rate: float
+    start_frame: int
+    plan: Plan
+    settings: Settings
+    song: SongAudio | None
+    layout: SongLayout | None
+
+
+def _cli_settings(options: PlanOptions) -> dict[str, Any]:
+    return {
+        "image": str(options.image) if options.image else None,
+        "motion": options.motion_prompt,
+        "expressiveness": options.expressiveness,
+        "resolution": options.resolution,
+        "aspect": options.aspect_ratio,
+        "fit": None,
+        "takes": str(options.takes) if options.takes is not None else None,
+    }
+
+
+def _select_only(sections: tuple[Section, ...], only: tuple[str, ...]) -> tuple[Section, ...]:
+    if not only:
+        return sections
+    wanted = {name.casefold() for name in only}
+    chosen = tuple(s for s in sections if s.name.casefold() in wanted or s.slug.casefold() in wanted)
+    known = {s.name.casefold() for s in sections} | {s.slug.casefold() for s in sections}
+    missing = sorted(n for n in only if n.casefold() not in known)
+    if missing:
+        names = ", ".join(s.name for s in sections)
+        raise InputError(f"--only {missing[0]!r} matches no section; the sections are: {names}")
+    return chosen
+
+
+def prepare(
+    timeline_path: Path,
+    options: PlanOptions,
+    *,
+    for_render: bool,
+    env: Mapping[str, str] | None = None,
+) -> PreparedRun:
+    """Read, find sections, check inputs and plan. ``for_render`` turns missing media into errors
+    (``plan`` lists them as warnings)."""
+    settings = load_settings(config_path=options.config_path, timeline_path=timeline_path, env=env)
+    timeline = read_timeline(timeline_path, edl_rate=options.edl_rate)
+    rate = timeline_rate(timeline)
+    warnings: list[str] = []
+
+    layout: SongLayout | None = None
+    try:
+        layout = locate_song(
+            timeline, timeline_path, audio_override=options.audio, media_root=options.media_root,
+            drive_track=options.drive_track, rate=rate, require_media=True,
+        )
+    except MediaError as exc:
+        if for_render:
+            raise
+        warnings.append(exc.one_line())
+
+    selection = MarkerSelection(
+        colors=options.colors, name_pattern=options.name_pattern, tracks=options.tracks,
+        marker_time=options.marker_time, generated_track_prefix=options.track_name,
+    )
+    scan = find_sections(timeline, selection, song_end_frame=layout.end_frame if layout else None)
+    warnings.extend(scan.warnings)
+    sections = _select_only(scan.sections, options.only)
+
+    guessed_res, guessed_aspect = guess_render_format(timeline)
+    guessed = {"resolution": guessed_res, "aspect": guessed_aspect}
+    timeline_dir = timeline_path.resolve().parent
+    per_section = [
+        resolve_section_settings(
+            s, cli=_cli_settings(options), file=settings.file, timeline_dir=timeline_dir,
+            config_dir=settings.config_dir, guessed=guessed,
+        )
+        for s in sections
+    ]
+
+    photo_digests: dict[Path, str] = {}
+    for section, conf in zip(sections, per_section, strict=True):
+        if conf.skip:
+            continue
+        if conf.image is None:
+            message = (f"no photo for section {section.name!r} - pass --image PHOTO, or add `image: file.png` "
+                       "to the marker's note, or set image in otio-heygen.toml")
+            if for_render:
+                raise PhotoError(message)
+            warnings.append(message)
+            continue
+        if conf.image in photo_digests:
+            continue
+        try:
+            info = inspect_photo(conf.image)
+        except PhotoError as exc:
+            if for_render:
+                raise
+            warnings.append(exc.one_line())
+            continue
+        warnings.extend(info.warnings())
+        photo_digests[conf.image] = file_digest(conf.image)
+
+    song = SongAudio(layout) if layout is not None else None
+    audio_digests: dict[tuple[int, int], str] = {}
+    if song is not None:
+        for section, conf in zip(sections, per_section, strict=True):
+            a, b = max(0, section.start_frame - options.handles), section.end_frame + options.handles
+            audio_digests[(a, b)] = song.slice_digest(a, b)
+            if not conf.skip and song.vocal_energy(section.start_frame, section.end_frame) < SILENCE_DBFS:
+                source = f"track {options.drive_track!r}" if options.drive_track else "the song"
+                warnings.append(f"section {section.name!r} has no audible vocal in {source}: the avatar will not sing")
+
+    plan = build_plan(
+        sections, per_section, rate=rate, handles=options.handles, price_per_second=settings.price_per_second,
+        photo_digests=photo_digests, audio_digests=audio_digests, warnings=warnings,
+        timecode_start=timeline_start_frame(timeline),
+    )
+    return PreparedRun(
+        timeline_path=timeline_path, timeline=timeline, rate=rate, start_frame=timeline_start_frame(timeline),
+        plan=plan, settings=settings, song=song, layout=layout,
+    )
+
+
+def plan_timeline(timeline_path: Path, options: PlanOptions, *, env: Mapping[str, str] | None = None) -> Plan:
+    """The plan for a timeline; no network, media may be missing (warnings)."""
+    return prepare(timeline_path, options, for_render=False, env=env).plan
+
+
+def choose_backend(
+    options: RenderOptions,
+    settings: Settings,
+    *,
+    notice: Callable[[str], None],
+    sleep: Callable[[float], None],
+    clock: Callable[[], float],
+) -> Backend:
+    name = options.backend
+    if name is None:
+        name = "heygen" if settings.api_key else "preview"
+        if name == "preview":
+            notice("HEYGEN_API_KEY is not set: rendering offline previews (--backend preview); nothing is spent")
+    if name == "preview":
+        return PreviewBackend()
+    if settings.api_key is None:
+        raise ConfigError("No HeyGen API key found - set HEYGEN_API_KEY or run with --backend preview")
+    return make_heygen_backend(
+        settings.api_key.get_secret_value(), settings.api_url,
+        concurrency=options.concurrency or settings.concurrency, price_per_second=settings.price_per_second,
+        asset_cache_path=settings.asset_cache, sleep=sleep, clock=clock,
+    )
+
+
+def _make_output_folder(output_path: Path) -> None:
+    folder = output_path.expanduser().resolve().parent
+    if folder.exists():
+        return
+    try:
+        folder.mkdir(parents=True)
+    except OSError as exc:
+        raise OutputPathError(f"cannot create the output folder {folder}: {exc.strerror}",
+                              hint="choose an output folder you can write to") from exc
+
+
+def render_timeline(
+    timeline_path: Path,
+    output_path: Path,
+    options: RenderOptions,
+    *,
+    env: Mapping[str, str] | None = None,
+    on_event: EventSink | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
+) -> RunSummary:
+    """Render every planned section and write the conformed timeline to ``output_path``.
+
+    Raises ``OtioHeygenError`` subclasses for bad input before anything is spent. Failed sections
+    do not raise: they are listed in ``RunSummary.failures`` (the output holds every finished clip).
+    """
+    emit: EventSink = on_event or (lambda event: None)
+    if not timeline_path.exists():
+        read_timeline(timeline_path)  # raises the one clear "not found" error
+    _make_output_folder(output_path)
+    check_output_path(output_path, timeline_path)
+    prepared = prepare(timeline_path, options, for_render=True, env=env)
+    plan = prepared.plan
+    if not plan.jobs:
+        raise NoSectionsError(f"every section of {timeline_path.name} is skipped - nothing to render")
+    song = prepared.song
+    assert song is not None  # for_render: locate_song raised otherwise
+
+    def notice(message: str) -> None:
+        emit({"event": "notice", "message": message})
+
+    for warning in plan.warnings:
+        emit({"event": "warning", "message": warning})
+    backend = choose_backend(options, prepared.settings, notice=notice, sleep=sleep, clock=clock)
+    output_dir = output_path.resolve().parent
+    media_dir = output_dir / f"{output_path.stem}_media"
+    rate = prepared.rate
+
+    with Journal.open(output_dir) as journal:
+        audio_dir = journal.path.parent / "audio"
+
+        def rekey_job(job: Job, take: int) -> Job:
+            image = job.settings.image
+            photo = file_digest(image) if image else None
+            audio = song.slice_digest(job.audio_start_frame, job.audio_end_frame)
+            return rekey(job, take, photo_digest=photo, audio_digest=audio)
+
+        jobs = plan_regenerations(plan.jobs, journal, options.regenerate, rekey_job)
+
+        def prepare_audio(job: Job) -> Path:
+            samples = song.cut(job.audio_start_frame, job.audio_end_frame)
+            return write_upload_audio(samples, song.sample_rate, audio_dir / f"{job.key[:24]}.wav")
+
+        def finish_clip(job: Job, media: Path, info: dict[str, object]) -> ClipResult:
+            probed = probe_media(media)
+            if not probed.has_video:
+                raise MediaError(f"downloaded clip for {job.title!r} has no video stream: {media}")
+            sent = audio_dir / f"{job.key[:24]}.wav"
+            if not sent.exists():
+                sent = prepare_audio(job)
+            sync = check_clip_sync(media, sent, rate)
+            provenance: dict[str, Any] = {**info, "sync": {
+                "offset_ms": round(sync.offset_ms, 2), "offset_frames": round(sync.offset_frames, 3),
+                "confidence": round(sync.confidence, 3), "flagged": sync.flagged,
+            }}
+            return ClipResult(
+                job=job, media_path=media, media_duration_frames=max(1, round(probed.duration_seconds * rate)),
+                provenance=provenance, sync_offset_ms=sync.offset_ms if sync.confidence >= MIN_CONFIDENCE else None,
+            )
+
+        run_options = RunOptions(
+            concurrency=options.concurrency or prepared.settings.concurrency,
+            budget_usd=options.budget_usd,
+            poll_interval_s=prepared.settings.poll_interval,
+        )
+        report = run_jobs(
+            jobs, backend=backend, journal=journal, prepare_audio=prepare_audio, finish_clip=finish_clip,
+            media_dir=media_dir, options=run_options, on_event=on_event, sleep=sleep, clock=clock,
+        )
+
+    style = url_style_for(output_path)
+    conformed = conform(
+        prepared.timeline, report.results, track_name=options.track_name, fix_sync=options.fix_sync,
+        url_for=lambda path: media_url(path, output_path=output_path, relative=options.relative_paths, style=style),
+    )
+    write_timeline(conformed, output_path, input_path=timeline_path, schema_versions=options.schema_version)
+    summary = RunSummary(
+        output_path=output_path, media_dir=media_dir, backend=backend.name, rendered=report.created,
+        reused=report.reused, spent_usd=report.spent_usd,
+        failures=[(f.job.title, f.reason) for f in report.failures],
+    )
+    for result in report.results:
+        job = result.job
+        summary.clips.append({
+            "section": job.section.name, "take": job.take, "start_frame": job.section.start_frame,
+            "end_frame": job.section.end_frame, "media": str(result.media_path),
+            "video_id": result.provenance.get("video_id"), "job_key": job.key,
+            "sync_offset_ms": None if result.sync_offset_ms is None else round(result.sync_offset_ms, 2),
+        })
+    emit({"event": "written", "output": str(output_path), "media_dir": str(media_dir)})
+    return summary
