@@ -17,7 +17,15 @@ from otio_heygen.audio import SongAudio, SongLayout, locate_song, probe_media, w
 from otio_heygen.backends import Backend, PreviewBackend
 from otio_heygen.config import Settings, load_settings
 from otio_heygen.conform import conform
-from otio_heygen.errors import ConfigError, InputError, MediaError, NoSectionsError, OutputPathError, PhotoError
+from otio_heygen.errors import (
+    ConfigError,
+    InputError,
+    MediaError,
+    NoSectionsError,
+    OtioHeygenError,
+    OutputPathError,
+    PhotoError,
+)
 from otio_heygen.formats import guess_render_format
 from otio_heygen.heygen.backend import make_heygen_backend
 from otio_heygen.journal import Journal
@@ -25,7 +33,7 @@ from otio_heygen.markers import MarkerSelection, find_sections
 from otio_heygen.photo import file_digest, inspect_photo
 from otio_heygen.plan import Plan, build_plan, rekey, resolve_section_settings
 from otio_heygen.plan_types import ClipResult, Job
-from otio_heygen.runner import RunOptions, plan_regenerations, run_jobs
+from otio_heygen.runner import RunOptions, estimate_pending_cost, plan_regenerations, run_jobs
 from otio_heygen.sections import Section
 from otio_heygen.sync import MIN_CONFIDENCE, check_clip_sync
 from otio_heygen.timeline import read_timeline, timeline_rate, timeline_start_frame
@@ -259,6 +267,23 @@ def choose_backend(
     )
 
 
+def _warn_if_over_balance(
+    backend: Backend, pending_usd: float, budget_usd: float | None, notice: Callable[[str], None]
+) -> None:
+    """Before a paid run: warn when the estimate exceeds the account's balance (one GET)."""
+    account = getattr(backend, "account", None)
+    if account is None or pending_usd <= 0 or (budget_usd is not None and pending_usd > budget_usd):
+        return  # preview, nothing to pay, or the budget check will refuse the run anyway
+    try:
+        balance = account().balance
+    except OtioHeygenError as exc:
+        notice(f"could not read the HeyGen balance ({exc.one_line()}); continuing")
+        return
+    if balance is not None and pending_usd > balance:
+        notice(f"warning: the estimate ${pending_usd:.2f} is more than the account balance ${balance:.2f}; "
+               "renders will stop when the credit runs out (finished clips are kept)")
+
+
 def _make_output_folder(output_path: Path) -> None:
     folder = output_path.expanduser().resolve().parent
     if folder.exists():
@@ -339,6 +364,8 @@ def render_timeline(
                 provenance=provenance, sync_offset_ms=sync.offset_ms if sync.confidence >= MIN_CONFIDENCE else None,
             )
 
+        _warn_if_over_balance(backend, estimate_pending_cost(jobs, journal, backend.price_per_second),
+                              options.budget_usd, notice)
         run_options = RunOptions(
             concurrency=options.concurrency or prepared.settings.concurrency,
             budget_usd=options.budget_usd,

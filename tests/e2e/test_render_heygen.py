@@ -123,3 +123,13 @@ def test_editing_one_note_rerenders_only_that_section(httpserver: HTTPServer, sa
     assert fake.uploads == 7  # the photo and the audio slices were already uploaded
     with sqlite3.connect(str(out.parent / ".otio-heygen" / "journal.sqlite")) as db:
         assert db.execute("select count(*) from jobs").fetchone()[0] == 7
+
+
+def test_warns_when_estimate_exceeds_balance(httpserver: HTTPServer, sample: Path, tmp_path: Path) -> None:
+    time = FakeTime()
+    fake = FakeHeyGen(httpserver, clock=time.clock, balance=1.5)
+    events: list[dict[str, object]] = []
+    render_timeline(sample, tmp_path / "o.otio", RenderOptions(), env=env_for(fake, tmp_path / "a.sqlite"),
+                    on_event=events.append, sleep=time.sleep, clock=time.clock)
+    notices = [str(e["message"]) for e in events if e.get("event") == "notice"]
+    assert any("more than the account balance $1.50" in n for n in notices), notices
