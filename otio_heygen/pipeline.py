@@ -351,9 +351,8 @@ def render_timeline(
             probed = probe_media(media)
             if not probed.has_video:
                 raise MediaError(f"downloaded clip for {job.title!r} has no video stream: {media}")
-            sent = audio_dir / f"{job.key[:24]}.wav"
-            if not sent.exists():
-                sent = prepare_audio(job)
+            written = [audio_dir / f"{job.key[:24]}{suffix}" for suffix in (".wav", ".mp3")]
+            sent = next((path for path in written if path.exists()), None) or prepare_audio(job)
             sync = check_clip_sync(media, sent, rate)
             provenance: dict[str, Any] = {**info, "sync": {
                 "offset_ms": round(sync.offset_ms, 2), "offset_frames": round(sync.offset_frames, 3),
