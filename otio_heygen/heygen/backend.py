@@ -1,0 +1,206 @@
+"""The ``heygen`` render backend: the ``Backend`` protocol on top of ``HeyGenClient``.
+
+Uploads are deduplicated by file hash (in-process locks plus the cross-run ``AssetCache``),
+creates carry the caller's Idempotency-Key, statuses become ``RemoteStatus``, downloads are
+atomic and probed.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from otio_heygen.backends import AssetKind
+from otio_heygen.errors import MediaError, PhotoError
+from otio_heygen.heygen.assets import AssetCache, account_fingerprint, file_sha256
+from otio_heygen.heygen.client import HeyGenClient, VideoProbe, check_idempotency_key
+from otio_heygen.heygen.errors import BadRequestError, NotFoundError
+from otio_heygen.heygen.http import build_http_client
+from otio_heygen.heygen.models import AccountInfo, CreateVideoRequest, ImageAssetRef, VideoData
+from otio_heygen.plan_types import RemoteStatus, RenderRequest
+
+__all__ = [
+    "DEFAULT_PRICE_PER_SECOND",
+    "HeyGenBackend",
+    "idempotency_key_for",
+    "make_heygen_backend",
+    "to_remote_status",
+]
+
+log = logging.getLogger(__name__)
+
+DEFAULT_PRICE_PER_SECOND = 0.10
+"""USD per second of output; HeyGen's pages disagree (0.05-0.10), so this is an estimate."""
+
+
+def idempotency_key_for(job_key: str, attempt: int = 1) -> str:
+    """A valid Idempotency-Key derived from a job key (stable across runs and retries).
+
+    The whole key is kept (up to 200 characters): two jobs must never share an Idempotency-Key,
+    or HeyGen would replay one job's video for the other.
+    """
+    safe = "".join(ch for ch in job_key if (ch.isascii() and ch.isalnum()) or ch in "_:.-")[:200] or "job"
+    key = f"otioheygen:{safe}" if attempt <= 1 else f"otioheygen:{safe}:a{attempt}"
+    return check_idempotency_key(key)
+
+
+def to_remote_status(video: VideoData) -> RemoteStatus:
+    """Documented ``completed``/``failed`` map through; anything else is still rendering."""
+    if video.status == "completed" and video.video_url:
+        return RemoteStatus(
+            state="completed", raw_status=video.status, video_url=video.video_url, duration=video.duration
+        )
+    if video.status == "failed":
+        return RemoteStatus(
+            state="failed",
+            raw_status=video.status,
+            failure_code=video.failure_code,
+            failure_message=video.failure_message,
+        )
+    return RemoteStatus(state="rendering", raw_status=video.status)
+
+
+def _mentions_asset(error: BadRequestError | NotFoundError) -> bool:
+    text = f"{error.param or ''} {error.server_message or ''}".lower()
+    return "asset" in text
+
+
+class HeyGenBackend:
+    """Renders through HeyGen v3 (see ``otio_heygen.backends.Backend``)."""
+
+    name = "heygen"
+
+    def __init__(
+        self,
+        client: HeyGenClient,
+        *,
+        account: str,
+        price_per_second: float = DEFAULT_PRICE_PER_SECOND,
+        asset_cache: AssetCache | None = None,
+    ) -> None:
+        self.client = client
+        self.price_per_second = price_per_second
+        self._account = account
+        self._cache = asset_cache
+        self._locks: dict[str, threading.Lock] = {}
+        self._locks_guard = threading.Lock()
+        self._memory: dict[str, str] = {}
+        self.probes: dict[str, VideoProbe] = {}
+        """Probe of every downloaded video, by video id."""
+
+    def __repr__(self) -> str:
+        return f"HeyGenBackend(base_url={self.client.base_url!r}, account={self._account!r})"
+
+    def close(self) -> None:
+        self.client.close()
+
+    def _lock_for(self, digest: str) -> threading.Lock:
+        with self._locks_guard:
+            return self._locks.setdefault(digest, threading.Lock())
+
+    # -- Backend protocol -------------------------------------------------------------------
+
+    def upload(self, path: Path, kind: AssetKind) -> str:
+        try:
+            digest = file_sha256(path)
+        except OSError as exc:
+            err = PhotoError if kind == "image" else MediaError
+            raise err(f"Cannot read {path}: {exc.strerror}") from exc
+        with self._lock_for(digest):
+            known = self._memory.get(digest)
+            if known is None and self._cache is not None:
+                known = self._cache.get(self.client.base_url, self._account, digest)
+            if known is not None:
+                self._memory[digest] = known
+                return known
+            asset = self.client.upload_asset(path, kind)
+            self._memory[digest] = asset.asset_id
+            if self._cache is not None:
+                self._cache.put(self.client.base_url, self._account, digest, kind, asset.asset_id)
+            return asset.asset_id
+
+    def create(self, request: RenderRequest, image_asset: str, audio_asset: str, idempotency_key: str) -> str:
+        check_idempotency_key(idempotency_key)
+        try:
+            return self._create(request, image_asset, audio_asset, idempotency_key)
+        except (BadRequestError, NotFoundError) as exc:
+            if not _mentions_asset(exc):
+                raise
+            # An asset id remembered from an earlier run is gone: forget it, upload again, and
+            # create with a derived key (the refused create started nothing).
+            log.info("asset unknown to HeyGen, uploading again for %s", request.title)
+            self._forget(image_asset)
+            self._forget(audio_asset)
+            image_asset = self.upload(request.image_path, "image")
+            audio_asset = self.upload(request.audio_path, "audio")
+            retry_key = check_idempotency_key(f"{idempotency_key[:250]}:re")
+            return self._create(request, image_asset, audio_asset, retry_key)
+
+    def _create(self, request: RenderRequest, image_asset: str, audio_asset: str, key: str) -> str:
+        body = CreateVideoRequest(
+            image=ImageAssetRef(asset_id=image_asset),
+            audio_asset_id=audio_asset,
+            title=request.title[:255] or "otio-heygen",
+            resolution=request.resolution,
+            aspect_ratio=request.aspect_ratio,
+            fit=request.fit,
+            motion_prompt=request.motion_prompt or None,
+            expressiveness=request.expressiveness,
+        )
+        return self.client.create_video(body, idempotency_key=key).video_id
+
+    def _forget(self, asset_id: str) -> None:
+        for digest, known in list(self._memory.items()):
+            if known == asset_id:
+                del self._memory[digest]
+        if self._cache is not None:
+            self._cache.forget(self.client.base_url, self._account, asset_id)
+
+    def status(self, video_id: str) -> RemoteStatus:
+        return to_remote_status(self.client.get_video(video_id))
+
+    def download(self, video_id: str, request: RenderRequest, dest: Path) -> None:
+        probe = self.client.download_video(video_id, dest)
+        self.probes[video_id] = probe
+        if abs(probe.duration_s - request.seconds) > max(0.5, 0.1 * request.seconds):
+            log.warning(
+                "clip for %s lasts %.2f s but its section is %.2f s", request.title, probe.duration_s, request.seconds
+            )
+
+    # -- extras used by the CLI and the runner -----------------------------------------------
+
+    def account(self) -> AccountInfo:
+        return self.client.get_account()
+
+    def wait(
+        self, video_id: str, *, section_name: str, deadline_s: float, stuck_pending_s: float | None = None
+    ) -> VideoData:
+        return self.client.wait_for_video(
+            video_id, section_name=section_name, deadline_s=deadline_s, stuck_pending_s=stuck_pending_s
+        )
+
+
+def make_heygen_backend(
+    api_key: str,
+    base_url: str,
+    *,
+    concurrency: int,
+    price_per_second: float = DEFAULT_PRICE_PER_SECOND,
+    asset_cache_path: Path | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
+    wall_clock: Callable[[], float] = time.time,
+    rng: random.Random | None = None,
+    use_asset_cache: bool = True,
+) -> HeyGenBackend:
+    """Build the backend: one httpx client (the only holder of the key), cache, injected time."""
+    http = build_http_client(api_key, base_url, concurrency=concurrency)
+    client = HeyGenClient(http, sleep=sleep, clock=clock, wall_clock=wall_clock, rng=rng)
+    cache = AssetCache(asset_cache_path) if use_asset_cache else None
+    return HeyGenBackend(
+        client, account=account_fingerprint(api_key), price_per_second=price_per_second, asset_cache=cache
+    )

@@ -1,0 +1,410 @@
+"""HeyGen v3 client: the only module that knows v3 paths, headers and envelopes.
+
+It is *given* an ``httpx.Client`` (built by ``otio_heygen.heygen.http``) plus injected
+``sleep``/``clock``/``wall_clock``/``rng``, so tests never wait for real. Retries follow
+``otio_heygen.heygen.retry``; errors are translated once, here, into
+``otio_heygen.heygen.errors``. Downloads never send the API key to the file host.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import logging
+import os
+import random
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal, TypeVar
+from urllib.parse import quote
+
+import httpx
+from pydantic import BaseModel, ValidationError
+
+from otio_heygen.errors import ApiError, MediaError, PhotoError
+from otio_heygen.heygen.assets import AUDIO_MIMES, IMAGE_MIMES, MAX_UPLOAD_BYTES, sniff_mime
+from otio_heygen.heygen.errors import (
+    APIConnectionError,
+    InvalidVideoError,
+    PermissionDeniedError,
+    RenderFailedRemoteError,
+    RenderTimeoutError,
+    error_from_response,
+)
+from otio_heygen.heygen.http import API_KEY_HEADER, CREATE_TIMEOUT, DOWNLOAD_TIMEOUT
+from otio_heygen.heygen.models import (
+    IDEMPOTENCY_KEY_RE,
+    AccountInfo,
+    AssetData,
+    CreateVideoData,
+    CreateVideoRequest,
+    VideoData,
+)
+from otio_heygen.heygen.retry import (
+    DEFAULT_MAX_RETRIES,
+    is_retryable_status,
+    max_retries_for,
+    parse_retry_after,
+    poll_delay,
+    retry_delay,
+    should_retry,
+)
+
+__all__ = [
+    "ASSETS_PATH",
+    "USER_PATH",
+    "VIDEOS_PATH",
+    "HeyGenClient",
+    "VideoProbe",
+    "check_idempotency_key",
+    "probe_video",
+]
+
+ASSETS_PATH = "/v3/assets"
+VIDEOS_PATH = "/v3/videos"
+USER_PATH = "/v3/users/me"
+log = logging.getLogger(__name__)
+
+MAX_URL_REFRESHES = 3
+"""How many times a 403 on a presigned download URL makes us fetch a fresh one."""
+
+M = TypeVar("M", bound=BaseModel)
+AssetKind = Literal["image", "audio"]
+
+
+def check_idempotency_key(key: str) -> str:
+    """Return ``key`` if HeyGen accepts it (1-255 of ``[A-Za-z0-9_:.-]``), else raise ``ValueError``."""
+    if not IDEMPOTENCY_KEY_RE.fullmatch(key):
+        raise ValueError(f"invalid Idempotency-Key {key[:40]!r}: need 1-255 characters of [A-Za-z0-9_:.-]")
+    return key
+
+
+@dataclass(frozen=True)
+class VideoProbe:
+    """What PyAV saw in a downloaded file."""
+
+    duration_s: float
+    fps: float
+    width: int
+    height: int
+    has_audio: bool
+    size_bytes: int
+
+
+def probe_video(path: Path) -> VideoProbe:
+    """Open ``path`` with PyAV; raise ``InvalidVideoError`` unless it holds a video stream."""
+    import av
+
+    try:
+        with av.open(str(path)) as container:
+            videos = list(container.streams.video)
+            if not videos:
+                raise InvalidVideoError(f"The file HeyGen sent ({path.name}) has no video stream")
+            stream = videos[0]
+            rate = stream.average_rate or stream.base_rate or stream.guessed_rate
+            fps = float(rate) if rate else 0.0
+            if container.duration:
+                duration = container.duration / av.time_base
+            elif stream.duration is not None and stream.time_base is not None:
+                duration = float(stream.duration * stream.time_base)
+            else:
+                frames = sum(1 for _ in container.decode(stream))
+                duration = frames / fps if fps else 0.0
+            has_audio = bool(container.streams.audio)
+            width, height = int(stream.codec_context.width), int(stream.codec_context.height)
+    except av.FFmpegError as exc:
+        raise InvalidVideoError(f"The file HeyGen sent ({path.name}) is not a readable video: {exc}") from exc
+    if duration <= 0:
+        raise InvalidVideoError(f"The file HeyGen sent ({path.name}) is an empty video")
+    return VideoProbe(duration, fps, width, height, has_audio, path.stat().st_size)
+
+
+class _Retryable(Exception):
+    """Internal: a download attempt failed in a way worth retrying."""
+
+
+class _Expired(Exception):
+    """Internal: the presigned URL was refused (403)."""
+
+
+class HeyGenClient:
+    """Typed calls to HeyGen v3 with retries. Holds no key itself: only the httpx client does."""
+
+    def __init__(
+        self,
+        http: httpx.Client,
+        *,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], float] = time.time,
+        rng: random.Random | None = None,
+    ) -> None:
+        self._http = http
+        self._sleep = sleep
+        self._clock = clock
+        self._wall_clock = wall_clock
+        self._rng = rng or random.Random()
+
+    def __repr__(self) -> str:
+        return f"HeyGenClient(base_url={str(self._http.base_url)!r})"
+
+    @property
+    def base_url(self) -> str:
+        return str(self._http.base_url).rstrip("/")
+
+    def close(self) -> None:
+        self._http.close()
+
+    # -- plumbing ---------------------------------------------------------------------------
+
+    def _secrets(self) -> tuple[str, ...]:
+        key = self._http.headers.get(API_KEY_HEADER)
+        return (key,) if key else ()
+
+    def _request(
+        self,
+        method: str,
+        path: str,
+        model: type[M],
+        *,
+        what: str,
+        is_create: bool = False,
+        idempotency_key: str | None = None,
+        json: dict[str, Any] | None = None,
+        files: dict[str, tuple[str, bytes, str]] | None = None,
+        timeout: httpx.Timeout | None = None,
+    ) -> M:
+        headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
+        attempt = 0
+        while True:
+            retry_after: str | None = None
+            code: str | None = None
+            status: int | None
+            try:
+                response = self._http.request(
+                    method, path, json=json, files=files, headers=headers, timeout=timeout or self._http.timeout
+                )
+            except httpx.TransportError as exc:
+                status = None
+                error: ApiError = APIConnectionError(
+                    f"Could not reach HeyGen at {self.base_url} while {what} ({type(exc).__name__})",
+                    hint="check the network connection or HEYGEN_API_URL",
+                )
+            else:
+                if response.is_success:
+                    return self._parse(response, model, what)
+                status = response.status_code
+                retry_after = response.headers.get("Retry-After")
+                status_error = error_from_response(
+                    status,
+                    response.content,
+                    what=what,
+                    retry_after=parse_retry_after(retry_after, self._wall_clock()),
+                    secrets=self._secrets(),
+                )
+                code, error = status_error.code, status_error
+            attempt += 1
+            if attempt > max_retries_for(status, code) or not should_retry(
+                method, status, code, is_create, idempotency_key is not None
+            ):
+                raise error
+            delay = retry_delay(attempt, retry_after, self._wall_clock(), self._rng)
+            log.info("retry %d while %s after %s in %.1f s", attempt, what, status or "connection error", delay)
+            self._sleep(delay)
+
+    def _parse(self, response: httpx.Response, model: type[M], what: str) -> M:
+        try:
+            body = response.json()
+            data = body.get("data", body) if isinstance(body, dict) else body
+            return model.model_validate(data)
+        except (ValueError, ValidationError) as exc:
+            raise ApiError(
+                f"HeyGen sent an answer otio-heygen does not understand while {what}",
+                hint="the API may have changed; update otio-heygen",
+            ) from exc
+
+    # -- endpoints --------------------------------------------------------------------------
+
+    def upload_asset(self, path: Path, kind: AssetKind) -> AssetData:
+        """``POST /v3/assets``; size and type are checked before anything is sent."""
+        err = PhotoError if kind == "image" else MediaError
+        label = "photo" if kind == "image" else "audio"
+        try:
+            size = path.stat().st_size
+            if size > MAX_UPLOAD_BYTES:
+                raise err(
+                    f"The {label} {path} is {size / 1_048_576:.1f} MB; HeyGen accepts at most 32 MB per file",
+                    hint="use a smaller file",
+                )
+            content = path.read_bytes()
+        except OSError as exc:
+            raise err(f"Cannot read the {label} {path}: {exc.strerror}") from exc
+        mime = sniff_mime(content[:16])
+        allowed = IMAGE_MIMES if kind == "image" else AUDIO_MIMES
+        if mime not in allowed:
+            want = "a PNG or JPEG image" if kind == "image" else "WAV or MP3 audio"
+            raise err(f"The {label} {path} is not {want}", hint=f"convert it to {want}")
+        digest = hashlib.sha256(content).hexdigest()
+        return self._request(
+            "POST",
+            ASSETS_PATH,
+            AssetData,
+            what=f"uploading {path.name}",
+            idempotency_key=f"otioheygen-asset:{digest[:32]}:{uuid.uuid4().hex[:16]}",  # per call
+            files={"file": (path.name, content, mime or "application/octet-stream")},
+        )
+
+    def create_video(self, request: CreateVideoRequest, *, idempotency_key: str) -> CreateVideoData:
+        """``POST /v3/videos``; every retry carries the same ``idempotency_key``."""
+        return self._request(
+            "POST",
+            VIDEOS_PATH,
+            CreateVideoData,
+            what=f"creating '{request.title}'",
+            is_create=True,
+            idempotency_key=check_idempotency_key(idempotency_key),
+            json=request.to_json(),
+            timeout=CREATE_TIMEOUT,
+        )
+
+    def get_video(self, video_id: str) -> VideoData:
+        """``GET /v3/videos/{id}``."""
+        return self._request(
+            "GET", f"{VIDEOS_PATH}/{quote(video_id, safe='')}", VideoData, what=f"checking video {video_id}"
+        )
+
+    def get_account(self) -> AccountInfo:
+        """``GET /v3/users/me`` (``balance``/``currency`` properties)."""
+        return self._request("GET", USER_PATH, AccountInfo, what="reading the account")
+
+    # -- waiting and downloading ------------------------------------------------------------
+
+    def wait_for_video(
+        self,
+        video_id: str,
+        *,
+        section_name: str,
+        deadline_s: float,
+        stuck_pending_s: float | None = None,
+        sleep: Callable[[float], None] | None = None,
+        clock: Callable[[], float] | None = None,
+    ) -> VideoData:
+        """Poll until ``completed`` (returned) or ``failed`` (raised); raise on deadline or stuck pending."""
+        sleep = sleep or self._sleep
+        clock = clock or self._clock
+        start = clock()
+        pending_since: float | None = None
+        while True:
+            video = self.get_video(video_id)
+            now = clock()
+            elapsed = now - start
+            if video.status == "completed":
+                return video
+            if video.status == "failed":
+                raise RenderFailedRemoteError(section_name, video_id, video.failure_code, video.failure_message)
+            if video.status == "pending":
+                pending_since = now if pending_since is None else pending_since
+                if stuck_pending_s is not None and now - pending_since >= stuck_pending_s:
+                    raise RenderTimeoutError(
+                        section_name, video_id, waited_s=now - pending_since, last_status="pending", stuck=True
+                    )
+            else:
+                pending_since = None
+            if elapsed >= deadline_s:
+                raise RenderTimeoutError(
+                    section_name, video_id, waited_s=elapsed, last_status=video.status, stuck=False
+                )
+            sleep(max(0.0, min(poll_delay(elapsed), deadline_s - elapsed)))
+
+    def download_video(self, video_id: str, dest: Path, *, video: VideoData | None = None) -> VideoProbe:
+        """Stream the finished video to ``dest`` via a temp file in the same folder, then rename.
+
+        Truncated bodies and 5xx are retried; a 403 (expired presigned URL) fetches the status
+        again for a fresh URL. The file is probed with PyAV before it is renamed into place.
+        """
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
+        os.close(fd)
+        tmp = Path(tmp_name)
+        try:
+            self._download_to(video_id, tmp, video)
+            probe = probe_video(tmp)
+            os.replace(tmp, dest)
+            return probe
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                tmp.unlink()
+
+    def _download_to(self, video_id: str, tmp: Path, video: VideoData | None) -> None:
+        refreshes = 0
+        failures = 0
+        current = video or self.get_video(video_id)
+        while True:
+            if current.status != "completed" or not current.video_url:
+                raise ApiError(
+                    f"Video {video_id} is not ready to download (status: {current.status})",
+                    hint="run the same command again to wait for it",
+                )
+            try:
+                self._stream(current.video_url, tmp)
+                return
+            except _Expired:
+                refreshes += 1
+                if refreshes > MAX_URL_REFRESHES:
+                    raise PermissionDeniedError(
+                        f"HeyGen's download link for video {video_id} keeps being refused", status_code=403
+                    ) from None
+                current = self.get_video(video_id)
+            except _Retryable as exc:
+                failures += 1
+                if failures > DEFAULT_MAX_RETRIES:
+                    raise APIConnectionError(
+                        f"Downloading video {video_id} from HeyGen failed {failures} times ({exc})",
+                        hint="run the same command again; finished renders are kept",
+                    ) from None
+                self._sleep(retry_delay(failures, None, self._wall_clock(), self._rng))
+
+    def _stream(self, url: str, tmp: Path) -> None:
+        request = self._http.build_request(
+            "GET", url, headers={"Accept-Encoding": "identity", "Accept": "*/*"}, timeout=DOWNLOAD_TIMEOUT
+        )
+        if API_KEY_HEADER in request.headers:
+            del request.headers[API_KEY_HEADER]  # a presigned URL needs no key; never leak it
+        try:
+            response = self._http.send(request, stream=True, follow_redirects=True)  # CDNs redirect
+        except httpx.TransportError as exc:
+            raise _Retryable(type(exc).__name__) from None
+        try:
+            if response.status_code == 403:
+                raise _Expired()
+            if not response.is_success:
+                if is_retryable_status(response.status_code):
+                    raise _Retryable(f"HTTP {response.status_code}")
+                raise error_from_response(
+                    response.status_code, response.read(), what="downloading a video", secrets=self._secrets()
+                )
+            expected = response.headers.get("Content-Length")
+            written = 0
+            with tmp.open("wb") as fh:
+                for chunk in self._chunks(response):
+                    fh.write(chunk)
+                    written += len(chunk)
+                fh.flush()
+                os.fsync(fh.fileno())
+            if expected is not None and expected.isdigit() and written != int(expected):
+                raise _Retryable(f"got {written} of {expected} bytes")
+            if written == 0:
+                raise _Retryable("empty body")
+        finally:
+            response.close()
+
+    @staticmethod
+    def _chunks(response: httpx.Response) -> Iterator[bytes]:
+        try:
+            yield from response.iter_raw(1 << 16)
+        except httpx.TransportError as exc:
+            raise _Retryable(type(exc).__name__) from None
