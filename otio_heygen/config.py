@@ -29,12 +29,14 @@ timeline, then in the current folder)::
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
@@ -83,7 +85,7 @@ class Look(LookSettings):
 
 
 class FileConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     api_url: str | None = None
     price_per_second: float | None = Field(default=None, ge=0)
@@ -119,12 +121,13 @@ def _number(env: Mapping[str, str], name: str, kind: type[float] | type[int]) ->
     raw = env.get(name, "").strip()
     if not raw:
         return None
+    what = "a whole number" if kind is int else "a number"
     try:
         value = kind(raw)
     except ValueError:
-        raise ConfigError(
-            f"{name}={raw!r} is not a number", hint=f"set {name} to a number or unset it"
-        ) from None
+        raise ConfigError(f"{name}={raw!r} is not {what}", hint=f"set {name} to {what} or unset it") from None
+    if not math.isfinite(value):  # float("nan") / float("inf") parse but would defeat --budget
+        raise ConfigError(f"{name}={raw!r} is not {what}", hint=f"set {name} to {what} or unset it")
     if value <= 0 and name != "OTIO_HEYGEN_PRICE_PER_SECOND":
         raise ConfigError(f"{name} must be greater than 0 (got {raw})")
     if value < 0:
@@ -177,9 +180,11 @@ def load_settings(
     path = find_config(config_path, timeline_path, env)
     file = read_config_file(path) if path else FileConfig()
     key = env.get("HEYGEN_API_KEY", "").strip()
-    api_url = env.get("HEYGEN_API_URL", "").strip() or file.api_url or DEFAULT_API_URL
-    if not api_url.startswith(("http://", "https://")):
-        raise ConfigError(f"HEYGEN_API_URL must start with http:// or https:// (got {api_url!r})")
+    env_url = env.get("HEYGEN_API_URL", "").strip()
+    api_url = env_url or file.api_url or DEFAULT_API_URL
+    if not api_url.startswith(("http://", "https://")) or not urlsplit(api_url).hostname:
+        source = "HEYGEN_API_URL" if env_url else f"api_url in {path}"
+        raise ConfigError(f"{source} must be an http:// or https:// address (got {api_url!r})")
     price = _number(env, "OTIO_HEYGEN_PRICE_PER_SECOND", float)
     concurrency = _number(env, "OTIO_HEYGEN_CONCURRENCY", int)
     poll = _number(env, "OTIO_HEYGEN_POLL_INTERVAL", float)

@@ -15,10 +15,21 @@ import numpy as np
 
 from otio_heygen.errors import PhotoError
 
-__all__ = ["MIN_SIDE", "PhotoInfo", "file_digest", "inspect_photo", "load_photo_rgb", "sniff_image_type"]
+__all__ = [
+    "MAX_DECODE_SIDE",
+    "MAX_SIDE",
+    "MIN_SIDE",
+    "PhotoInfo",
+    "file_digest",
+    "inspect_photo",
+    "load_photo_rgb",
+    "sniff_image_type",
+]
 
 MIN_SIDE = 512
 MAX_SIDE = 2048
+MAX_DECODE_SIDE = 16384
+"""Larger images are refused unread (a small file can inflate to gigabytes of pixels)."""
 MAX_UPLOAD_BYTES = 32 * 1024 * 1024
 
 
@@ -86,12 +97,23 @@ def inspect_photo(path: Path, *, min_side: int = MIN_SIDE) -> PhotoInfo:
 
 
 def _image_size(path: Path) -> tuple[int, int]:
+    """Width and height of the decoded image: decoding (not just reading the header) catches a
+    truncated or corrupt file before it is uploaded. Absurd sizes are refused before decoding."""
     try:
         with av.open(str(path)) as container:
             stream = container.streams.video[0]
-            return int(stream.codec_context.width), int(stream.codec_context.height)
-    except (av.FFmpegError, IndexError, OSError) as exc:
-        raise PhotoError(f"photo {path} cannot be decoded (corrupt image?)") from exc
+            width, height = int(stream.codec_context.width), int(stream.codec_context.height)
+            if max(width, height) > MAX_DECODE_SIDE:
+                raise PhotoError(
+                    f"photo {path} is {width}x{height}: far too large (HeyGen wants under 2K)",
+                    hint="export the portrait at 1024-2048 px",
+                )
+            frame = next(container.decode(stream))
+            return int(frame.width), int(frame.height)
+    except (av.FFmpegError, StopIteration, IndexError, OSError, ValueError) as exc:
+        raise PhotoError(
+            f"photo {path} cannot be decoded (corrupt image?)", hint="export the portrait again as PNG or JPEG"
+        ) from exc
 
 
 def load_photo_rgb(path: Path) -> np.ndarray:
@@ -100,5 +122,7 @@ def load_photo_rgb(path: Path) -> np.ndarray:
         with av.open(str(path)) as container:
             frame = next(container.decode(video=0))
             return np.asarray(frame.to_ndarray(format="rgb24"))
-    except (av.FFmpegError, StopIteration, OSError) as exc:
-        raise PhotoError(f"photo {path} cannot be decoded (corrupt image?)") from exc
+    except (av.FFmpegError, StopIteration, IndexError, OSError, ValueError) as exc:
+        raise PhotoError(
+            f"photo {path} cannot be decoded (corrupt image?)", hint="export the portrait again as PNG or JPEG"
+        ) from exc

@@ -39,6 +39,7 @@ __all__ = [
 
 KEY_VERSION = 1
 MAX_TAKES = 10
+_MAX_OCCURRENCE = 1000
 
 _RESOLUTIONS: dict[str, Resolution] = {
     "4k": "4k", "2160p": "4k", "uhd": "4k", "1080p": "1080p", "1080": "1080p", "hd": "1080p",
@@ -123,9 +124,9 @@ def resolve_section_settings(
     resolved: dict[str, Any] = {}
     for key in ("image", "motion", "expressiveness", "resolution", "aspect", "fit", "takes", "skip"):
         for origin, values, folder in layers:
-            if key not in values or values[key] is None:
-                continue
-            value = values[key]
+            value = values.get(key)
+            if value is None or (isinstance(value, str) and not value.strip()):
+                continue  # not set here (an empty `image:` line must not become the folder itself)
             if key == "image":
                 path = Path(str(value)).expanduser()
                 resolved[key] = path if path.is_absolute() else (folder / path)
@@ -181,9 +182,21 @@ def job_key(
 
 
 def rekey(job: Job, take: int, *, photo_digest: str | None, audio_digest: str | None) -> Job:
-    """The same job as another take (``--regenerate``)."""
+    """The same job as another take (``--regenerate``).
+
+    Keeps the job's occurrence (see ``build_plan``), so regenerating two sections with the same
+    audio and settings gives two distinct keys."""
+    occurrence = next(
+        (
+            n
+            for n in range(1, _MAX_OCCURRENCE + 1)
+            if job_key(job.section, job.settings, job.take, job.handles_frames, photo_digest=photo_digest,
+                       audio_digest=audio_digest, occurrence=n) == job.key
+        ),
+        1,
+    )
     key = job_key(job.section, job.settings, take, job.handles_frames,
-                  photo_digest=photo_digest, audio_digest=audio_digest)
+                  photo_digest=photo_digest, audio_digest=audio_digest, occurrence=occurrence)
     return replace(job, take=take, key=key)
 
 

@@ -9,7 +9,7 @@ song can be checked by eye.
 from __future__ import annotations
 
 import os
-import tempfile
+import secrets
 from fractions import Fraction
 from pathlib import Path
 
@@ -50,6 +50,8 @@ _FONT_ROWS = {
     "&": "01100 10010 10100 01000 10101 10010 01101", ",": "00000 00000 00000 00000 01100 00100 01000",
     "#": "01010 01010 11111 01010 11111 01010 01010", "_": "00000 00000 00000 00000 00000 00000 11111",
 }
+_AAC_RATES = frozenset((96000, 88200, 64000, 48000, 44100, 32000, 24000, 22050, 16000, 12000, 11025, 8000))
+_AAC_FALLBACK_RATE = 48000
 _FONT = {
     ch: np.array([[c == "1" for c in row] for row in rows.split()], dtype=bool)
     for ch, rows in _FONT_ROWS.items()
@@ -108,12 +110,28 @@ def _read_pcm(path: Path) -> tuple[np.ndarray, int]:
             ]
     except (av.FFmpegError, IndexError, OSError) as exc:
         raise MediaError(f"cannot read section audio {path}") from exc
-    pcm = np.concatenate(chunks, axis=1) if chunks else np.zeros((1, 0), dtype=np.float32)
-    if pcm.dtype == np.int16:
+    if not chunks or sum(chunk.shape[1] for chunk in chunks) == 0:
+        raise MediaError(f"section audio {path} has no samples")
+    pcm = np.concatenate(chunks, axis=1)
+    if pcm.dtype == np.uint8:  # 8-bit WAV is unsigned, centred on 128
+        pcm = (pcm.astype(np.float32) - 128.0) / 128.0
+    elif pcm.dtype == np.int16:
         pcm = pcm.astype(np.float32) / 32768.0
     elif pcm.dtype == np.int32:
         pcm = pcm.astype(np.float32) / 2147483648.0
     return pcm.astype(np.float32), rate
+
+
+def _aac_ready(pcm: np.ndarray, rate: int) -> tuple[np.ndarray, int]:
+    """The samples at a rate the AAC encoder accepts (it refuses e.g. 44000 Hz): unchanged when it
+    already does, else linearly resampled to 48 kHz (a preview, not a master)."""
+    if rate in _AAC_RATES:
+        return pcm, rate
+    n = max(1, round(pcm.shape[1] * _AAC_FALLBACK_RATE / rate))
+    positions = np.arange(n) * (rate / _AAC_FALLBACK_RATE)
+    source = np.arange(pcm.shape[1])
+    resampled = np.stack([np.interp(positions, source, channel) for channel in pcm]).astype(np.float32)
+    return resampled, _AAC_FALLBACK_RATE
 
 
 def render_preview(request: RenderRequest, dest: Path, *, width: int = 640, height: int = 360) -> None:
@@ -132,16 +150,15 @@ def render_preview(request: RenderRequest, dest: Path, *, width: int = 640, heig
     draw_text(background, "PREVIEW", width - 6 * 2 * 7 - 6, 8, 2, (255, 210, 0))
 
     dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.stem}.", suffix=".mp4", dir=dest.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
+    tmp = _create_temp(dest)
     try:
         with av.open(str(tmp), mode="w", format="mp4") as out:
             video = out.add_stream("libx264", rate=rate)
             video.width, video.height, video.pix_fmt = width, height, "yuv420p"
             video.options = {"preset": "ultrafast", "tune": "stillimage", "crf": "28"}
-            audio = out.add_stream("aac", rate=sample_rate, layout="stereo" if pcm.shape[0] > 1 else "mono")
-            _encode_audio(out, audio, pcm, sample_rate)
+            aac_pcm, aac_rate = _aac_ready(pcm, sample_rate)
+            audio = out.add_stream("aac", rate=aac_rate, layout="stereo" if pcm.shape[0] > 1 else "mono")
+            _encode_audio(out, audio, aac_pcm, aac_rate)
             for i in range(n_frames):
                 frame_pixels = background.copy()
                 bar = int(width * (i + 1) / n_frames)
@@ -153,13 +170,25 @@ def render_preview(request: RenderRequest, dest: Path, *, width: int = 640, heig
                     out.mux(packet)
             for packet in video.encode(None):
                 out.mux(packet)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; media should be readable like any export
         os.replace(tmp, dest)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def _create_temp(dest: Path) -> Path:
+    """A new, empty temp file beside ``dest``, created 0666 minus the umask like any export
+    (``mkstemp`` makes 0600, and reading the umask with ``os.umask`` would briefly change it
+    for every thread of the runner)."""
+    for _ in range(100):
+        tmp = dest.parent / f".{dest.stem}.{secrets.token_hex(6)}.mp4"
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        except FileExistsError:
+            continue
+        os.close(fd)
+        return tmp
+    raise FileExistsError(f"cannot create a temp file beside {dest}")  # pragma: no cover
 
 
 def _encode_audio(
