@@ -53,8 +53,11 @@ __all__ = [
     "DEFAULT_PRICE_PER_SECOND",
     "FileConfig",
     "Look",
+    "LookSettings",
     "Settings",
+    "find_config",
     "load_settings",
+    "read_config_file",
 ]
 
 CONFIG_FILENAME = "otio-heygen.toml"

@@ -9,7 +9,6 @@ song can be checked by eye.
 from __future__ import annotations
 
 import os
-import secrets
 from fractions import Fraction
 from pathlib import Path
 
@@ -17,6 +16,7 @@ import av
 import numpy as np
 
 from otio_heygen.errors import MediaError
+from otio_heygen.fsutil import create_temp_beside
 from otio_heygen.photo import load_photo_rgb
 from otio_heygen.plan_types import RenderRequest
 
@@ -150,7 +150,7 @@ def render_preview(request: RenderRequest, dest: Path, *, width: int = 640, heig
     draw_text(background, "PREVIEW", width - 6 * 2 * 7 - 6, 8, 2, (255, 210, 0))
 
     dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _create_temp(dest)
+    tmp = create_temp_beside(dest, ".mp4")
     try:
         with av.open(str(tmp), mode="w", format="mp4") as out:
             video = out.add_stream("libx264", rate=rate)
@@ -174,21 +174,6 @@ def render_preview(request: RenderRequest, dest: Path, *, width: int = 640, heig
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-
-
-def _create_temp(dest: Path) -> Path:
-    """A new, empty temp file beside ``dest``, created 0666 minus the umask like any export
-    (``mkstemp`` makes 0600, and reading the umask with ``os.umask`` would briefly change it
-    for every thread of the runner)."""
-    for _ in range(100):
-        tmp = dest.parent / f".{dest.stem}.{secrets.token_hex(6)}.mp4"
-        try:
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-        except FileExistsError:
-            continue
-        os.close(fd)
-        return tmp
-    raise FileExistsError(f"cannot create a temp file beside {dest}")  # pragma: no cover
 
 
 def _encode_audio(

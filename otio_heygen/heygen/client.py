@@ -13,7 +13,6 @@ import hashlib
 import logging
 import os
 import random
-import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -26,6 +25,7 @@ import httpx
 from pydantic import BaseModel, ValidationError
 
 from otio_heygen.errors import ApiError, MediaError, PhotoError
+from otio_heygen.fsutil import create_temp_beside
 from otio_heygen.heygen.assets import AUDIO_MIMES, IMAGE_MIMES, MAX_UPLOAD_BYTES, sniff_mime
 from otio_heygen.heygen.errors import (
     APIConnectionError,
@@ -327,9 +327,7 @@ class HeyGenClient:
         again for a fresh URL. The file is probed with PyAV before it is renamed into place.
         """
         dest.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
-        os.close(fd)
-        tmp = Path(tmp_name)
+        tmp = create_temp_beside(dest, ".part")
         try:
             self._download_to(video_id, tmp, video)
             probe = probe_video(tmp)
