@@ -1,0 +1,1 @@
+"""Premiere Pro: ``route`` renders a Premiere export and writes back the format that version imports."""

@@ -1,0 +1,313 @@
+"""The DaVinci Resolve bridge: one action that renders the marked sections of the open timeline.
+
+Owns everything that talks to Resolve's scripting API (``resolve`` object, duck-typed so tests drive a
+fake): connecting, exporting the current timeline to OTIO, handing it to
+``otio_heygen.pipeline.render_timeline``, importing the media into a bin, bringing the result back (a
+new timeline imported from the output file, or clips on new video tracks of the current timeline at the
+section frames), and recoloring the section markers with the job ids in their custom data.
+
+The pure parts (``placements_from_output``, ``marker_updates``, ``detect_marker_time``) live in
+``mapping``; ``run_bridge`` is the only function that does I/O. Resolve facts relied on (see docs/nle-notes.md):
+marker frames from ``GetMarkers()`` count from the timeline's first frame; ``AppendToTimeline``'s
+``recordFrame`` is absolute (timeline start frame included) and ``endFrame`` is exclusive (Resolve 19+).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tempfile
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import opentimelineio as otio
+
+from otio_heygen.pipeline import RenderOptions, RunSummary
+from otio_heygen.sections import slugify
+
+from .connect import FILE_ROUTE, ResolveError, connect
+from .mapping import MarkerUpdate, Placement, detect_marker_time, marker_updates, placements_from_output
+
+__all__ = [
+    "BIN_NAME",
+    "FILE_ROUTE",
+    "BridgeOptions",
+    "BridgeResult",
+    "MarkerUpdate",
+    "Placement",
+    "ResolveError",
+    "connect",
+    "default_output_dir",
+    "detect_marker_time",
+    "marker_updates",
+    "placements_from_output",
+    "run_bridge",
+]
+
+BIN_NAME = "otio-heygen"
+TIMELINE_SUFFIX = " + Avatar IV"
+MEDIA_TYPE_VIDEO = 1
+"""``mediaType`` for ``AppendToTimeline``: video only (the song is already on the timeline)."""
+
+RenderFn = Callable[..., RunSummary]
+Log = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class BridgeOptions:
+    """How the bridge runs; ``render`` carries the usual ``otio-heygen render`` options."""
+
+    place: Literal["track", "timeline"] = "track"
+    render: RenderOptions = field(default_factory=RenderOptions)
+    output_dir: Path | None = None
+    """Where the output timeline, its ``_media`` folder and the journal go (stable per timeline)."""
+    bin_name: str = BIN_NAME
+    color_markers: bool | None = None
+    """Recolor section markers; None = yes unless sections are selected by marker color."""
+    rendered_color: str = "Green"
+    failed_color: str = "Red"
+
+
+@dataclass
+class BridgeResult:
+    summary: RunSummary
+    output_path: Path
+    placements: list[Placement]
+    track_indices: list[int] = field(default_factory=list)
+    new_timeline_name: str | None = None
+    marker_updates: list[MarkerUpdate] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+def default_output_dir(project_name: str, timeline_name: str) -> Path:
+    """``~/Documents/otio-heygen/<project>/<timeline>/``: stable, so re-runs reuse the journal."""
+    import platformdirs
+
+    docs = Path(platformdirs.user_documents_dir())
+    return docs / "otio-heygen" / slugify(project_name, "project") / slugify(timeline_name, "timeline")
+
+
+# --------------------------------------------------------------------------------------------- pure
+
+
+# ------------------------------------------------------------------------------------------- Resolve
+
+
+def _bin(media_pool: Any, name: str) -> Any:
+    root = media_pool.GetRootFolder()
+    for folder in root.GetSubFolderList() or []:
+        if folder.GetName() == name:
+            return folder
+    folder = media_pool.AddSubFolder(root, name)
+    if not folder:
+        raise ResolveError(f"Resolve refused to create the media pool bin '{name}'")
+    return folder
+
+
+def _norm(path: object) -> str:
+    """A comparable form of a media path (Resolve may report the real path, other slashes or case)."""
+    text = str(path or "")
+    if text and os.path.exists(text):
+        text = os.path.realpath(text)
+    return text.replace("\\", "/").lower()
+
+
+def _file_name(item: Any) -> str:
+    return str(item.GetClipProperty("File Path") or "").replace("\\", "/").rsplit("/", 1)[-1] or str(item.GetName())
+
+
+def _import_media(media_pool: Any, folder: Any, paths: Sequence[Path]) -> dict[str, Any]:
+    """Media pool items for ``paths`` (reusing the bin's items for files imported by an earlier run)."""
+    items = {_norm(i.GetClipProperty("File Path")): i for i in folder.GetClipList() or []}
+    missing = sorted({str(p) for p in paths if _norm(p) not in items})
+    if missing:
+        media_pool.SetCurrentFolder(folder)
+        imported = [i for i in media_pool.ImportMedia(missing) or [] if i]
+        items.update({_norm(i.GetClipProperty("File Path")): i for i in imported})
+        by_name = {_file_name(i): i for i in imported}  # only this import's items: names repeat across runs
+        for p in missing:
+            if _norm(p) not in items and Path(p).name in by_name:
+                items[_norm(p)] = by_name[Path(p).name]
+    lost = [p.name for p in paths if _norm(p) not in items]
+    if lost:
+        raise ResolveError(
+            f"Resolve could not import {', '.join(lost)}",
+            hint="check the files exist and that Resolve can read MP4 (H.264/AAC)",
+        )
+    return {_norm(p): items[_norm(p)] for p in paths}
+
+
+def _unique_track_name(timeline: Any, name: str) -> str:
+    count = int(timeline.GetTrackCount("video") or 0)
+    taken = {timeline.GetTrackName("video", i) for i in range(1, count + 1)}
+    if name not in taken:
+        return name
+    n = 2
+    while f"{name} ({n})" in taken:
+        n += 1
+    return f"{name} ({n})"
+
+
+def _place_on_tracks(
+    media_pool: Any, timeline: Any, placements: Sequence[Placement], items: Mapping[str, Any]
+) -> list[int]:
+    start = int(timeline.GetStartFrame())
+    indices: list[int] = []
+    for track in sorted({p.track for p in placements}):
+        mine = [p for p in placements if p.track == track]
+        if not timeline.AddTrack("video"):
+            raise ResolveError("Resolve refused to add a video track to the timeline")
+        index = int(timeline.GetTrackCount("video"))
+        timeline.SetTrackName("video", index, _unique_track_name(timeline, mine[0].track_name))
+        if not mine[0].enabled and hasattr(timeline, "SetTrackEnable"):
+            timeline.SetTrackEnable("video", index, False)
+        infos = [
+            {
+                "mediaPoolItem": items[_norm(p.media)],
+                "startFrame": p.source_start,
+                "endFrame": p.source_end,
+                "trackIndex": index,
+                "recordFrame": start + p.record_frame,
+                "mediaType": MEDIA_TYPE_VIDEO,
+            }
+            for p in sorted(mine, key=lambda p: p.record_frame)
+        ]
+        appended = media_pool.AppendToTimeline(infos) or []
+        if len([a for a in appended if a]) != len(infos):
+            raise ResolveError(
+                f"Resolve placed {len([a for a in appended if a])} of {len(infos)} clips on track {index}",
+                hint="import the output timeline instead (--place timeline)",
+            )
+        indices.append(index)
+    return indices
+
+
+def _unique_timeline_name(project: Any, name: str) -> str:
+    count = int(project.GetTimelineCount() or 0)
+    taken = {project.GetTimelineByIndex(i).GetName() for i in range(1, count + 1)}
+    n = 2
+    unique = name
+    while unique in taken:
+        unique, n = f"{name} ({n})", n + 1
+    return unique
+
+
+def _import_timeline(media_pool: Any, folder: Any, output: Path, name: str, media_dir: Path) -> Any:
+    media_pool.SetCurrentFolder(folder)
+    imported = media_pool.ImportTimelineFromFile(str(output), {"timelineName": name, "importSourceClips": False})
+    if not imported:  # some versions only link when they import the source clips themselves
+        imported = media_pool.ImportTimelineFromFile(
+            str(output), {"timelineName": name, "importSourceClips": True, "sourceClipsPath": str(media_dir)}
+        )
+    if not imported:
+        raise ResolveError(
+            f"Resolve could not import the timeline {output}",
+            hint="import it by hand: File > Import > Timeline...",
+        )
+    return imported
+
+
+def _apply_marker_updates(
+    timeline: Any, markers: Mapping[Any, Mapping[str, Any]], updates: Sequence[MarkerUpdate]
+) -> None:
+    for u in updates:
+        m = markers[u.frame]
+        if u.color is None or u.color == m.get("color"):
+            timeline.UpdateMarkerCustomData(u.frame, u.custom_data)
+            continue
+        args = (str(m.get("name", "")), str(m.get("note", "")), m.get("duration", 1))
+        timeline.DeleteMarkerAtFrame(u.frame)
+        if not timeline.AddMarker(u.frame, u.color, *args, u.custom_data):
+            timeline.AddMarker(u.frame, m.get("color", "Blue"), *args, m.get("customData", ""))
+
+
+def run_bridge(
+    resolve: Any,
+    options: BridgeOptions | None = None,
+    *,
+    render: RenderFn | None = None,
+    on_event: Callable[[dict[str, object]], None] | None = None,
+    log: Log = print,
+) -> BridgeResult:
+    """Export the open timeline, render its sections, and bring the clips back into Resolve."""
+    options = options or BridgeOptions()
+    if render is None:
+        from otio_heygen import pipeline
+
+        render = pipeline.render_timeline
+    project = resolve.GetProjectManager().GetCurrentProject()
+    if not project:
+        raise ResolveError("No project is open in DaVinci Resolve", hint="open the project, then run again")
+    timeline = project.GetCurrentTimeline()
+    if not timeline:
+        raise ResolveError("No timeline is open in DaVinci Resolve", hint="open the marked timeline")
+    name = str(timeline.GetName() or "Timeline")
+    out_dir = options.output_dir or default_output_dir(str(project.GetName() or "Project"), name)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    output_path = out_dir / f"{slugify(name, 'timeline')}_avatar.otio"
+    markers = dict(timeline.GetMarkers() or {})
+    start_frame = int(timeline.GetStartFrame())
+    notes: list[str] = []
+    ropts = options.render
+    if ropts.config_path is None and (out_dir / "otio-heygen.toml").is_file():
+        ropts = dataclasses.replace(ropts, config_path=out_dir / "otio-heygen.toml")
+
+    with tempfile.TemporaryDirectory(prefix="otio-heygen-resolve-") as tmp:
+        exported_path = Path(tmp) / f"{slugify(name, 'timeline')}.otio"
+        if not timeline.Export(str(exported_path), resolve.EXPORT_OTIO, resolve.EXPORT_NONE):
+            raise ResolveError(
+                f"Resolve could not export '{name}' as OpenTimelineIO",
+                hint="OTIO export needs Resolve 18.5 or later; or use the file route: " + FILE_ROUTE,
+            )
+        log(f"Exported '{name}' ({len(markers)} markers) from Resolve")
+        if ropts.marker_time == "auto":
+            try:
+                exported = otio.adapters.read_from_file(str(exported_path))
+            except Exception:  # the pipeline reports unreadable files itself
+                exported = None
+            if isinstance(exported, otio.schema.Timeline):
+                reading = detect_marker_time(exported, markers, start_frame)
+                if reading != "auto":
+                    ropts = dataclasses.replace(ropts, marker_time=reading)
+                    notes.append(f"Resolve wrote marker times {reading} to the timeline start")
+        summary = render(exported_path, output_path, ropts, on_event=on_event)
+
+    output = otio.adapters.read_from_file(str(summary.output_path))
+    placements = placements_from_output(output, summary.output_path.parent, summary.clips)
+    media_pool = project.GetMediaPool()
+    previous = media_pool.GetCurrentFolder()
+    folder = _bin(media_pool, options.bin_name)
+    result = BridgeResult(summary=summary, output_path=summary.output_path, placements=placements, notes=notes)
+    try:
+        items = _import_media(media_pool, folder, [p.media for p in placements]) if placements else {}
+        log(f"Imported {len(items)} clips into the '{options.bin_name}' bin")
+        if options.place == "timeline":
+            new_name = _unique_timeline_name(project, f"{name}{TIMELINE_SUFFIX}")
+            new_timeline = _import_timeline(media_pool, folder, summary.output_path, new_name, summary.media_dir)
+            result.new_timeline_name = str(new_timeline.GetName() or new_name)
+            log(f"Imported the new timeline '{result.new_timeline_name}'")
+        elif placements:
+            result.track_indices = _place_on_tracks(media_pool, timeline, placements, items)
+            log(f"Placed {len(placements)} clips on video track(s) {result.track_indices}")
+    finally:
+        if previous:
+            media_pool.SetCurrentFolder(previous)
+
+    recolor = options.color_markers if options.color_markers is not None else not ropts.colors
+    if options.color_markers is None and ropts.colors:
+        notes.append("markers kept their colors (sections are selected by color); job ids are in custom data")
+    result.marker_updates = marker_updates(
+        markers,
+        placements,
+        summary.failures,
+        output_path=summary.output_path,
+        recolor=recolor,
+        rendered_color=options.rendered_color,
+        failed_color=options.failed_color,
+    )
+    _apply_marker_updates(timeline, markers, result.marker_updates)
+    if options.place == "timeline" and result.new_timeline_name:
+        project.SetCurrentTimeline(new_timeline)
+    return result
