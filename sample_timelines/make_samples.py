@@ -17,7 +17,6 @@ Files written beside this script:
 
 from __future__ import annotations
 
-from fractions import Fraction
 from pathlib import Path
 
 import av

@@ -1,0 +1,399 @@
+"""The job journal: one SQLite file per output that remembers every render, so nothing is paid twice.
+
+Lives at ``<output dir>/.otio-heygen/journal.sqlite`` (WAL mode). One row per job, keyed by
+the job's content hash, walks the states ``planned -> uploading -> creating -> rendering ->
+downloading -> done | failed``. The runner commits the intent to create (with its
+Idempotency-Key) *before* sending the create and the video id right after, before waiting
+on anything, so a crash at any point can be resumed without a second bill.
+
+The schema evolves through an append-only list of migrations recorded in the ``_migrations``
+table (simonw/llm style): never edit a shipped migration, add a new one. The API key is never
+stored here.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Literal
+
+from otio_heygen.errors import OutputPathError
+from otio_heygen.plan_types import Job
+
+__all__ = [
+    "ACTIVE_STATES",
+    "JOURNAL_DIRNAME",
+    "JOURNAL_FILENAME",
+    "MIGRATIONS",
+    "JobRecord",
+    "JobState",
+    "Journal",
+    "RunRecord",
+    "apply_migrations",
+    "job_seconds",
+    "journal_path",
+]
+
+JOURNAL_DIRNAME = ".otio-heygen"
+JOURNAL_FILENAME = "journal.sqlite"
+
+JobState = Literal["planned", "uploading", "creating", "rendering", "downloading", "done", "failed"]
+ACTIVE_STATES: frozenset[str] = frozenset({"uploading", "creating", "rendering", "downloading"})
+
+Migration = Callable[[sqlite3.Connection], None]
+
+
+def _m001_jobs(db: sqlite3.Connection) -> None:
+    db.execute(
+        """CREATE TABLE jobs (
+            key TEXT PRIMARY KEY,
+            section_index INTEGER NOT NULL,
+            section_name TEXT NOT NULL,
+            section_slug TEXT NOT NULL,
+            take INTEGER NOT NULL,
+            state TEXT NOT NULL,
+            image_asset TEXT,
+            audio_asset TEXT,
+            idempotency_key TEXT,
+            video_id TEXT,
+            media_path TEXT,
+            seconds REAL NOT NULL DEFAULT 0,
+            cost_usd REAL NOT NULL DEFAULT 0,
+            error TEXT,
+            created_at REAL NOT NULL,
+            updated_at REAL NOT NULL,
+            finish_info TEXT
+        )"""
+    )
+
+
+def _m002_runs_and_timings(db: sqlite3.Connection) -> None:
+    db.execute(
+        """CREATE TABLE runs (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            started_at REAL NOT NULL,
+            finished_at REAL,
+            backend TEXT NOT NULL,
+            outcome TEXT
+        )"""
+    )
+    for column in (
+        "backend TEXT",
+        "attempts INTEGER NOT NULL DEFAULT 0",
+        "state_since REAL",
+        "last_run INTEGER",
+        "billed INTEGER NOT NULL DEFAULT 0",
+        "timings TEXT",
+    ):
+        db.execute(f"ALTER TABLE jobs ADD COLUMN {column}")
+    db.execute("UPDATE jobs SET state_since = updated_at")
+    db.execute("UPDATE jobs SET billed = 1 WHERE video_id IS NOT NULL AND state != 'failed'")
+    db.execute("CREATE INDEX jobs_section ON jobs(section_slug, take)")
+
+
+MIGRATIONS: tuple[tuple[str, Migration], ...] = (
+    ("001_jobs", _m001_jobs),
+    ("002_runs_and_timings", _m002_runs_and_timings),
+)
+"""Append-only: the position of a migration is its version."""
+
+
+def apply_migrations(db: sqlite3.Connection, migrations: Sequence[tuple[str, Migration]] = MIGRATIONS) -> list[str]:
+    """Apply every migration not yet recorded in ``_migrations``; return the names applied."""
+    db.execute("CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied_at REAL NOT NULL)")
+    done = {row[0] for row in db.execute("SELECT name FROM _migrations")}
+    applied: list[str] = []
+    for name, migrate in migrations:
+        if name in done:
+            continue
+        with db:  # one transaction per migration
+            migrate(db)
+            db.execute("INSERT INTO _migrations (name, applied_at) VALUES (?, ?)", (name, time.time()))
+        applied.append(name)
+    return applied
+
+
+def journal_path(output_dir: Path) -> Path:
+    return output_dir / JOURNAL_DIRNAME / JOURNAL_FILENAME
+
+
+def job_seconds(job: Job) -> float:
+    """Seconds of video the job bills: its audio slice, handles included."""
+    return (job.audio_end_frame - job.audio_start_frame) / job.section.rate
+
+
+@dataclass(frozen=True)
+class JobRecord:
+    """One journal row."""
+
+    key: str
+    section_index: int
+    section_name: str
+    section_slug: str
+    take: int
+    state: str
+    image_asset: str | None
+    audio_asset: str | None
+    idempotency_key: str | None
+    video_id: str | None
+    media_path: str | None
+    seconds: float
+    cost_usd: float
+    error: str | None
+    created_at: float
+    updated_at: float
+    finish_info: dict[str, Any] | None
+    backend: str | None
+    attempts: int
+    state_since: float | None
+    last_run: int | None
+    billed: bool
+    timings: dict[str, float]
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    id: int
+    started_at: float
+    finished_at: float | None
+    backend: str
+    outcome: str | None
+
+
+_UPDATABLE = frozenset(
+    {
+        "state",
+        "image_asset",
+        "audio_asset",
+        "idempotency_key",
+        "video_id",
+        "media_path",
+        "cost_usd",
+        "error",
+        "finish_info",
+        "backend",
+        "attempts",
+        "last_run",
+        "billed",
+        "timings",
+        "section_index",
+        "section_name",
+        "section_slug",
+        "seconds",
+    }
+)
+
+
+class Journal:
+    """Thread-safe access to one output's journal. Every write is its own committed transaction."""
+
+    def __init__(self, db: sqlite3.Connection, path: Path, now: Callable[[], float] = time.time) -> None:
+        self._db = db
+        self.path = path
+        self._now = now
+        self._lock = threading.RLock()
+
+    # -- opening -----------------------------------------------------------------------------------
+    @classmethod
+    def open(cls, output_dir: Path, *, create: bool = True, now: Callable[[], float] = time.time) -> Journal:
+        """Open (creating and migrating if needed) the journal of the outputs in ``output_dir``."""
+        path = journal_path(output_dir)
+        if not path.exists():
+            if not create:
+                raise OutputPathError(
+                    f"No otio-heygen journal in {output_dir}",
+                    hint="give the output timeline (or its folder) of an earlier otio-heygen render",
+                )
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise OutputPathError(
+                    f"Cannot create the journal folder {path.parent}: {exc.strerror}",
+                    hint="choose an output folder you can write to",
+                ) from exc
+        try:
+            db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None, timeout=30)
+            db.execute("PRAGMA journal_mode=WAL")
+            # NORMAL in WAL mode: a commit survives a killed process (SIGKILL); only a power cut can
+            # lose the last commits, and even then a create is re-sent with the same derived key.
+            db.execute("PRAGMA synchronous=NORMAL")
+            db.execute("PRAGMA busy_timeout=30000")
+            apply_migrations(db)
+        except sqlite3.DatabaseError as exc:
+            raise OutputPathError(
+                f"The journal {path} is unreadable ({exc})",
+                hint=f"move {path.parent} aside and render again (finished clips are re-downloaded)",
+            ) from exc
+        return cls(db, path, now)
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    def __enter__(self) -> Journal:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    # -- reading -------------------------------------------------------------------------------------
+    def migrations(self) -> list[str]:
+        with self._lock:
+            return [row[0] for row in self._db.execute("SELECT name FROM _migrations ORDER BY rowid")]
+
+    def get(self, key: str) -> JobRecord | None:
+        with self._lock:
+            cur = self._db.execute("SELECT * FROM jobs WHERE key = ?", (key,))
+            row = cur.fetchone()
+            return _record(cur, row) if row is not None else None
+
+    def records(self, *, run_id: int | None = None) -> list[JobRecord]:
+        """All rows (or those of one run), in section then take order."""
+        sql = "SELECT * FROM jobs"
+        args: tuple[object, ...] = ()
+        if run_id is not None:
+            sql += " WHERE last_run = ?"
+            args = (run_id,)
+        sql += " ORDER BY section_index, take, created_at"
+        with self._lock:
+            cur = self._db.execute(sql, args)
+            return [_record(cur, row) for row in cur.fetchall()]
+
+    def takes_for(self, slug: str) -> list[JobRecord]:
+        with self._lock:
+            cur = self._db.execute("SELECT * FROM jobs WHERE section_slug = ? ORDER BY take", (slug,))
+            return [_record(cur, row) for row in cur.fetchall()]
+
+    def runs(self) -> list[RunRecord]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT id, started_at, finished_at, backend, outcome FROM runs ORDER BY id"
+            ).fetchall()
+        return [RunRecord(int(r[0]), float(r[1]), r[2], str(r[3]), r[4]) for r in rows]
+
+    def spent_usd(self) -> float:
+        """What every billed render in this journal cost (failed renders are not billed)."""
+        with self._lock:
+            row = self._db.execute("SELECT COALESCE(SUM(cost_usd), 0) FROM jobs WHERE billed = 1").fetchone()
+        return float(row[0])
+
+    # -- writing -------------------------------------------------------------------------------------
+    def start_run(self, backend: str) -> int:
+        with self._tx() as db:
+            cur = db.execute("INSERT INTO runs (started_at, backend) VALUES (?, ?)", (self._now(), backend))
+            return int(cur.lastrowid or 0)
+
+    def finish_run(self, run_id: int, outcome: str) -> None:
+        with self._tx() as db:
+            db.execute("UPDATE runs SET finished_at = ?, outcome = ? WHERE id = ?", (self._now(), outcome, run_id))
+
+    def ensure(self, job: Job, *, backend: str, price_per_second: float, run_id: int | None = None) -> JobRecord:
+        """Insert the job as ``planned`` if new; refresh its section fields and run; return the row."""
+        now = self._now()
+        seconds = job_seconds(job)
+        with self._tx() as db:
+            db.execute(
+                """INSERT INTO jobs (key, section_index, section_name, section_slug, take, state, seconds,
+                       cost_usd, created_at, updated_at, state_since, backend, last_run)
+                   VALUES (?, ?, ?, ?, ?, 'planned', ?, ?, ?, ?, ?, ?, ?)
+                   ON CONFLICT(key) DO UPDATE SET section_index = excluded.section_index,
+                       section_name = excluded.section_name, section_slug = excluded.section_slug,
+                       last_run = COALESCE(excluded.last_run, jobs.last_run)""",
+                (
+                    job.key,
+                    job.section.index,
+                    job.section.name,
+                    job.section.slug,
+                    job.take,
+                    seconds,
+                    round(seconds * price_per_second, 6),
+                    now,
+                    now,
+                    now,
+                    backend,
+                    run_id,
+                ),
+            )
+        record = self.get(job.key)
+        assert record is not None
+        return record
+
+    def update(self, key: str, **fields: Any) -> None:
+        """Set columns of one row (``state`` also stamps ``state_since``); dict values are stored as JSON."""
+        unknown = set(fields) - _UPDATABLE
+        if unknown:
+            raise ValueError(f"not journal columns: {sorted(unknown)}")
+        now = self._now()
+        values = {
+            k: (json.dumps(v, sort_keys=True, default=str) if isinstance(v, dict) else v) for k, v in fields.items()
+        }
+        values["updated_at"] = now
+        if "state" in fields:
+            values["state_since"] = now
+        assignments = ", ".join(f"{k} = ?" for k in values)
+        with self._tx() as db:
+            cur = db.execute(f"UPDATE jobs SET {assignments} WHERE key = ?", (*values.values(), key))
+            if cur.rowcount != 1:
+                raise KeyError(key)
+
+    def set_state(self, key: str, state: JobState, **fields: Any) -> None:
+        self.update(key, state=state, **fields)
+
+    def add_timing(self, key: str, name: str, seconds: float) -> None:
+        record = self.get(key)
+        if record is None:
+            raise KeyError(key)
+        timings = dict(record.timings)
+        timings[name] = round(timings.get(name, 0.0) + seconds, 4)
+        self.update(key, timings=timings)
+
+
+def _record(cur: sqlite3.Cursor, row: tuple[Any, ...]) -> JobRecord:
+    data = {d[0]: value for d, value in zip(cur.description, row, strict=True)}
+    finish = data.get("finish_info")
+    timings = data.get("timings")
+    return JobRecord(
+        key=str(data["key"]),
+        section_index=int(data["section_index"]),
+        section_name=str(data["section_name"]),
+        section_slug=str(data["section_slug"]),
+        take=int(data["take"]),
+        state=str(data["state"]),
+        image_asset=data["image_asset"],
+        audio_asset=data["audio_asset"],
+        idempotency_key=data["idempotency_key"],
+        video_id=data["video_id"],
+        media_path=data["media_path"],
+        seconds=float(data["seconds"]),
+        cost_usd=float(data["cost_usd"]),
+        error=data["error"],
+        created_at=float(data["created_at"]),
+        updated_at=float(data["updated_at"]),
+        finish_info=json.loads(finish) if finish else None,
+        backend=data.get("backend"),
+        attempts=int(data.get("attempts") or 0),
+        state_since=data.get("state_since"),
+        last_run=data.get("last_run"),
+        billed=bool(data.get("billed") or 0),
+        timings=json.loads(timings) if timings else {},
+    )

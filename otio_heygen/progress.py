@@ -1,0 +1,319 @@
+"""What a run shows while it works, and what ``otio-heygen status`` reports afterwards.
+
+Three sinks for the runner's events (plain dicts, see ``otio_heygen.runner.Event``):
+
+- :class:`LiveProgress`: a ``rich`` live view on a terminal's stderr (one row per section
+  and take with its state and how long it has been in it, an overall bar, elapsed time and
+  the cost of the renders created so far);
+- :class:`JsonLinesSink`: one JSON object per line (``--json``), nothing else;
+- :class:`QuietSink`: nothing (stderr is not a terminal).
+
+:func:`make_progress` picks one. :func:`status_report` summarises a journal without any
+network call; :func:`render_status` prints that summary as a table.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any, TextIO
+
+from rich.console import Console, Group, RenderableType
+from rich.live import Live
+from rich.progress_bar import ProgressBar
+from rich.table import Table
+from rich.text import Text
+
+from otio_heygen.journal import ACTIVE_STATES, Journal
+
+__all__ = [
+    "JsonLinesSink",
+    "LiveProgress",
+    "ProgressSink",
+    "QuietSink",
+    "format_duration",
+    "make_progress",
+    "render_status",
+    "status_report",
+]
+
+_STYLES = {
+    "planned": "dim",
+    "uploading": "cyan",
+    "creating": "cyan",
+    "rendering": "yellow",
+    "downloading": "blue",
+    "done": "green",
+    "failed": "bold red",
+}
+
+
+def format_duration(seconds: float) -> str:
+    seconds = max(0.0, seconds)
+    if seconds < 60:
+        return f"{seconds:.0f}s"
+    minutes, secs = divmod(int(seconds), 60)
+    if minutes < 60:
+        return f"{minutes}m{secs:02d}s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m"
+
+
+class ProgressSink:
+    """Base sink: a callable for events, usable as a context manager."""
+
+    def __call__(self, event: dict[str, object]) -> None:  # pragma: no cover - overridden
+        pass
+
+    def __enter__(self) -> ProgressSink:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        pass
+
+
+class QuietSink(ProgressSink):
+    """Shows nothing (output is not a terminal)."""
+
+    def __call__(self, event: dict[str, object]) -> None:
+        return None
+
+
+class JsonLinesSink(ProgressSink):
+    """One JSON object per event and line, flushed at once (``--json``)."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+        self._lock = threading.Lock()
+
+    def __call__(self, event: dict[str, object]) -> None:
+        line = json.dumps(event, sort_keys=True, default=str)
+        with self._lock:
+            self.stream.write(line + "\n")
+            self.stream.flush()
+
+
+@dataclass
+class _Row:
+    section: str
+    index: int
+    take: int
+    state: str
+    since: float
+    remote: str = ""
+    error: str = ""
+
+
+class LiveProgress(ProgressSink):
+    """A rich live table on a terminal (stderr)."""
+
+    def __init__(self, console: Console, *, clock: Callable[[], float] = time.monotonic) -> None:
+        self.console = console
+        self._clock = clock
+        self._start = clock()
+        self._rows: dict[str, _Row] = {}
+        self._total = 0
+        self._estimate = 0.0
+        self._spent = 0.0
+        self._notes: list[str] = []
+        self._lock = threading.Lock()
+        self._live = Live(console=console, get_renderable=self.render, refresh_per_second=4, transient=False)
+        self._live.start()
+
+    def __call__(self, event: dict[str, object]) -> None:
+        kind = event.get("event")
+        with self._lock:
+            if kind == "plan":
+                self._total = _int(event.get("jobs"))
+                self._estimate = _float(event.get("estimated_cost_usd"))
+            elif kind == "state":
+                key = str(event.get("key"))
+                state = str(event.get("state"))
+                row = self._rows.get(key)
+                if row is None:
+                    row = _Row(
+                        str(event.get("section")),
+                        _int(event.get("index")),
+                        _int(event.get("take")),
+                        state,
+                        self._clock(),
+                    )
+                    self._rows[key] = row
+                if row.state != state:
+                    row.state, row.since, row.remote = state, self._clock(), ""
+                if event.get("remote"):
+                    row.remote = str(event["remote"])
+                if event.get("error"):
+                    row.error = str(event["error"])
+                if state == "rendering" and event.get("cost_usd") is not None:
+                    self._spent += _float(event.get("cost_usd"))
+            elif kind == "rate_limited":
+                self._notes.append(f"HeyGen asked to slow down: {_int(event.get('allowed'))} renders at once")
+            elif kind == "stop_creating":
+                self._notes.append(f"No new renders: {event.get('reason')}")
+            elif kind == "interrupted":
+                self._notes.append("Stopping: renders already created are kept in the journal")
+        self._live.refresh()
+
+    def render(self) -> RenderableType:
+        with self._lock:
+            rows = sorted(self._rows.values(), key=lambda r: (r.index, r.take))
+            now = self._clock()
+            table = Table(box=None, pad_edge=False, show_header=True, header_style="bold")
+            table.add_column("#", justify="right")
+            table.add_column("Section")
+            table.add_column("State")
+            table.add_column("For", justify="right")
+            for row in rows:
+                name = row.section if row.take == 1 else f"{row.section} (take {row.take})"
+                state = Text(row.state + (f" ({row.remote})" if row.remote else ""), style=_STYLES.get(row.state, ""))
+                if row.error:
+                    state.append(f"  {row.error[:80]}", style="red")
+                waited = "" if row.state in ("done", "failed") else format_duration(now - row.since)
+                table.add_row(str(row.index), name, state, waited)
+            done = sum(1 for r in rows if r.state == "done")
+            failed = sum(1 for r in rows if r.state == "failed")
+            total = max(self._total, len(rows), 1)
+            summary = Text(
+                f" {done}/{total} done"
+                + (f", {failed} failed" if failed else "")
+                + f"  elapsed {format_duration(now - self._start)}"
+                + f"  spent ~${self._spent:.2f} of ~${self._estimate:.2f}"
+            )
+            bar = ProgressBar(total=total, completed=done + failed, width=40)
+            parts: list[RenderableType] = [table, Group(bar, summary)]
+            parts.extend(Text(note, style="yellow") for note in self._notes[-3:])
+            return Group(*parts)
+
+    def close(self) -> None:
+        self._live.refresh()
+        self._live.stop()
+
+
+def make_progress(
+    *, json_output: bool = False, stdout: TextIO | None = None, stderr: TextIO | None = None
+) -> ProgressSink:
+    """The sink for a run: JSON lines on stdout with ``--json``, a live view when stderr is a
+    terminal, else nothing."""
+    out = stdout if stdout is not None else sys.stdout
+    err = stderr if stderr is not None else sys.stderr
+    if json_output:
+        return JsonLinesSink(out)
+    if err.isatty():
+        return LiveProgress(Console(file=err, stderr=True))
+    return QuietSink()
+
+
+def _int(value: object) -> int:
+    return int(value) if isinstance(value, (int, float)) else 0
+
+
+def _float(value: object) -> float:
+    return float(value) if isinstance(value, (int, float)) else 0.0
+
+
+def status_report(journal: Journal, *, now: float | None = None) -> dict[str, Any]:
+    """What the journal knows: every job of the latest run with its state, and the money spent
+    (all billed renders in the journal, earlier runs and edited-away sections included)."""
+    wall = time.time() if now is None else now
+    runs = journal.runs()
+    last = runs[-1] if runs else None
+    every = journal.records()
+    records = [r for r in every if r.last_run == last.id] if last is not None else every
+    if not records:
+        records = every
+    jobs: list[dict[str, Any]] = []
+    counts = {"done": 0, "running": 0, "failed": 0, "waiting": 0}
+    for record in records:
+        since = wall - record.state_since if record.state_since is not None else None
+        if record.state == "done":
+            counts["done"] += 1
+        elif record.state in ACTIVE_STATES:
+            counts["running"] += 1
+        elif record.state == "failed":
+            counts["failed"] += 1
+        else:
+            counts["waiting"] += 1
+        jobs.append(
+            {
+                "section": record.section_name,
+                "index": record.section_index,
+                "take": record.take,
+                "state": record.state,
+                "for_s": round(since, 1) if since is not None else None,
+                "video_id": record.video_id,
+                "media": record.media_path,
+                "error": record.error,
+                "cost_usd": record.cost_usd if record.billed else 0.0,
+                "job_key": record.key,
+            }
+        )
+    return {
+        "journal": str(journal.path),
+        "last_run": None
+        if last is None
+        else {
+            "id": last.id,
+            "backend": last.backend,
+            "started_at": last.started_at,
+            "finished_at": last.finished_at,
+            "outcome": last.outcome or "running or killed",
+        },
+        "jobs": jobs,
+        "counts": counts,
+        "older_jobs": len(every) - len(records),
+        "spent_usd": round(journal.spent_usd(), 4),
+    }
+
+
+def render_status(report: dict[str, Any], console: Console) -> None:
+    """Print a status report as an editor reads it."""
+    last = report.get("last_run")
+    if last is not None:
+        when = time.strftime("%Y-%m-%d %H:%M", time.localtime(float(last["started_at"])))
+        console.print(f"Last run {when} ({last['backend']}): {last['outcome']}")
+    table = Table(box=None, pad_edge=False, header_style="bold")
+    table.add_column("#", justify="right")
+    table.add_column("Section")
+    table.add_column("State")
+    table.add_column("For", justify="right")
+    table.add_column("Details")
+    for job in report["jobs"]:
+        name = job["section"] if job["take"] == 1 else f"{job['section']} (take {job['take']})"
+        for_s = job["for_s"]
+        if job["state"] == "failed":
+            details = job["error"] or ""
+        elif job["state"] == "done":
+            details = job["media"] or ""
+        else:
+            details = f"video {job['video_id']}" if job["video_id"] else ""
+        table.add_row(
+            str(job["index"]),
+            name,
+            Text(job["state"], style=_STYLES.get(job["state"], "")),
+            format_duration(for_s) if for_s is not None and job["state"] != "done" else "",
+            details,
+        )
+    console.print(table)
+    counts = report["counts"]
+    console.print(
+        f"{counts['done']} done, {counts['running']} running, {counts['failed']} failed, "
+        f"{counts['waiting']} waiting - spent ${report['spent_usd']:.2f}"
+    )
+    if counts["failed"] or counts["running"] or counts["waiting"]:
+        console.print(
+            "Run the same render command again: failed sections are retried, renders already paid for "
+            "are picked up, nothing is billed twice."
+        )
+    if report.get("older_jobs"):
+        console.print(f"({report['older_jobs']} older journal entries are not part of the last run)")

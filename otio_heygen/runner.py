@@ -1,0 +1,384 @@
+"""The one orchestrator: runs a plan's jobs through a backend, concurrently, resumably, within budget.
+
+Each job walks ``planned -> uploading -> creating -> rendering -> downloading -> done``, every
+step committed to the :class:`~otio_heygen.journal.Journal` before the next network call that
+depends on it: the Idempotency-Key before the create is sent, the video id before any wait.
+A rerun therefore skips done jobs (no API call), re-polls renders, and re-sends an interrupted
+create with the same key, so nothing is billed twice.
+
+The per-job steps live in ``otio_heygen.runner_job``, the run-wide limits in
+``otio_heygen.runner_limits``. Threads: a pool of ``2 x concurrency`` workers runs whole jobs;
+a render slot (``AdaptiveLimiter``) is held from create to completion so at most
+``concurrency`` renders run at once, while other workers upload ahead and download behind. A
+429 lowers the allowed concurrency and pauses new creates for ``Retry-After``; successes raise
+it back one step at a time. 401/402 stop new creates; renders already paid for are still polled
+and downloaded.
+
+Events passed to ``on_event`` (plain JSON-able dicts, each with ``elapsed`` seconds):
+``plan`` (jobs, reused, to_render, estimated_cost_usd, concurrency, run_id); ``state`` (key,
+section, index, take, state, plus video_id / remote status / cost_usd / error / reused);
+``rate_limited`` (retry_after, allowed); ``concurrency`` (allowed); ``stop_creating`` (reason);
+``interrupted``; ``finished`` (done, failed, created, reused, spent_usd).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import threading
+import time
+from collections.abc import Callable, Collection, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from otio_heygen.backends import Backend
+from otio_heygen.errors import BudgetExceededError, InterruptedRunError, OutputPathError
+from otio_heygen.journal import ACTIVE_STATES, JobRecord, Journal, job_seconds
+from otio_heygen.plan_types import ClipResult, Job, RenderRequest
+from otio_heygen.runner_job import JobStep, RunOptions, build_request, describe_error, ident
+from otio_heygen.runner_limits import AdaptiveLimiter, BudgetGuard, Event, Stop
+
+__all__ = [
+    "AdaptiveLimiter",
+    "BudgetGuard",
+    "Event",
+    "JobFailure",
+    "RunOptions",
+    "RunReport",
+    "build_request",
+    "describe_error",
+    "estimate_pending_cost",
+    "plan_regenerations",
+    "run_jobs",
+]
+
+
+@dataclass(frozen=True)
+class JobFailure:
+    job: Job
+    reason: str
+
+
+@dataclass
+class RunReport:
+    results: list[ClipResult]
+    failures: list[JobFailure]
+    spent_usd: float
+    """Cost of the renders created (billed) during this run."""
+    created: int
+    reused: int
+    run_id: int = 0
+    interrupted: bool = False
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+def _is_paid_or_done(record: JobRecord | None) -> bool:
+    return record is not None and (record.state == "done" or record.video_id is not None)
+
+
+def estimate_pending_cost(jobs: Sequence[Job], journal: Journal, price_per_second: float) -> float:
+    """Estimated cost of the jobs still to create (done jobs and renders already created are free)."""
+    total = 0.0
+    seen: set[str] = set()
+    for job in jobs:
+        if job.key in seen:
+            continue
+        seen.add(job.key)
+        if not _is_paid_or_done(journal.get(job.key)):
+            total += job_seconds(job) * price_per_second
+    return round(total, 6)
+
+
+def plan_regenerations(
+    jobs: Sequence[Job], journal: Journal, names: Collection[str], rekey: Callable[[Job, int], Job]
+) -> list[Job]:
+    """Jobs with a new take for every section named in ``names`` (name or slug, any case).
+
+    The new take (highest take ever journaled for the section + 1) comes first for its section so
+    it becomes the main clip; the plan's takes follow as alternates. A regenerated take that an
+    interrupted run left unfinished is resumed instead of starting another (nothing paid twice).
+    Takes regenerated in earlier runs (still matching the section's content) stay first, newest
+    first, also when ``names`` is empty, so a plain rerun keeps the latest regenerated take as the
+    main clip; unfinished ones that may already be paid are picked up, failed ones are not retried.
+    """
+    wanted = {n.casefold() for n in names}
+    groups: dict[str, list[Job]] = {}
+    for job in jobs:
+        groups.setdefault(job.section.slug, []).append(job)
+    out: list[Job] = []
+    for slug, group in groups.items():
+        base = min(group, key=lambda j: j.take)
+        plan_takes = {j.take for j in group}
+        journaled = journal.takes_for(slug)
+        extra: list[tuple[Job, JobRecord]] = []
+        for record in sorted(journaled, key=lambda r: -r.take):
+            if record.take in plan_takes:
+                continue
+            candidate = rekey(base, record.take)
+            if candidate.key == record.key:
+                extra.append((candidate, record))
+        head: list[Job] = []
+        if base.section.name.casefold() in wanted or slug.casefold() in wanted:
+            if extra and extra[0][1].state != "done":
+                head.append(extra[0][0])  # the regeneration an interrupted run left unfinished
+            else:
+                head.append(rekey(base, max([j.take for j in group] + [r.take for r in journaled]) + 1))
+        kept = [
+            job
+            for job, record in extra
+            if job not in head and (record.state == "done" or record.video_id is not None or record.state == "creating")
+        ]
+        out.extend(head + kept + group)
+    return out
+
+
+def _place_media(job: Job, record: JobRecord, media_dir: Path) -> Path | None:
+    """The done job's media inside ``media_dir`` (hardlinked/copied from where it was), or None.
+
+    A file only counts when its size is the one journaled when the job finished, so a clip of an
+    edited version of the section that took the same file name is never passed off as this one.
+    """
+    expected = (record.finish_info or {}).get("media_size")
+
+    def valid(path: Path) -> bool:
+        try:
+            size = path.stat().st_size
+        except OSError:
+            return False
+        return size > 0 and (not isinstance(expected, int) or size == expected)
+
+    dest = media_dir / job.media_basename
+    if valid(dest):
+        return dest
+    if record.media_path and Path(record.media_path) != dest and valid(Path(record.media_path)):
+        src = Path(record.media_path)
+        media_dir.mkdir(parents=True, exist_ok=True)
+        tmp = dest.with_name(f".{dest.name}.{os.getpid()}.tmp")
+        try:
+            os.link(src, tmp)
+        except OSError:
+            shutil.copy2(src, tmp)
+        os.replace(tmp, dest)
+        return dest
+    return None
+
+
+def _refuse_backend_switch(jobs: Sequence[Job], journal: Journal, backend: str) -> None:
+    """Rendering with another backend over renders already paid for would lose (and re-buy) them."""
+    paid = []
+    for job in jobs:
+        record = journal.get(job.key)
+        if (
+            record is not None
+            and record.backend not in (None, backend)
+            and (record.billed or (record.cost_usd > 0 and (record.video_id is not None or record.state == "creating")))
+        ):
+            paid.append(record)
+    if paid:
+        raise OutputPathError(
+            f"{journal.path.parent.parent} already holds {len(paid)} {paid[0].backend} render(s) "
+            f"(e.g. '{paid[0].section_name}'); a {backend} render there would replace them",
+            hint=f"write the {backend} render to another folder, or use --backend {paid[0].backend}",
+        )
+
+
+def _result_from_record(job: Job, record: JobRecord, media: Path) -> ClipResult | None:
+    info = record.finish_info or {}
+    frames = info.get("media_duration_frames")
+    if not isinstance(frames, int):
+        return None
+    provenance = info.get("provenance")
+    offset = info.get("sync_offset_ms")
+    return ClipResult(
+        job=job,
+        media_path=media,
+        media_duration_frames=frames,
+        provenance=dict(provenance) if isinstance(provenance, dict) else {},
+        sync_offset_ms=float(offset) if isinstance(offset, (int, float)) else None,
+    )
+
+
+def run_jobs(
+    jobs: Sequence[Job],
+    *,
+    backend: Backend,
+    journal: Journal,
+    prepare_audio: Callable[[Job], Path],
+    finish_clip: Callable[[Job, Path, dict[str, object]], ClipResult],
+    media_dir: Path,
+    options: RunOptions = RunOptions(),  # noqa: B008 - frozen, never mutated
+    on_event: Callable[[Event], None] | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
+    make_request: Callable[[Job, Path], RenderRequest] = build_request,
+) -> RunReport:
+    """Render every job (see the module docstring); return what finished and what failed.
+
+    Raises ``BudgetExceededError`` before any upload when the pending estimate is over
+    ``options.budget_usd``, and ``InterruptedRunError`` on Ctrl-C (journal left consistent).
+    """
+    unique: list[Job] = []
+    seen: set[str] = set()
+    for job in jobs:
+        if job.key not in seen:
+            seen.add(job.key)
+            unique.append(job)
+    price = float(backend.price_per_second)
+    _refuse_backend_switch(unique, journal, backend.name)
+    estimate = estimate_pending_cost(unique, journal, price)
+    if options.budget_usd is not None and estimate > options.budget_usd + 1e-9:
+        raise BudgetExceededError(
+            f"The render would cost about ${estimate:.2f}, above the budget of ${options.budget_usd:.2f}",
+            hint="raise --budget, render fewer sections with --only, or try --backend preview first",
+        )
+    start = clock()
+    event_lock = threading.Lock()
+
+    sink_broken: list[BaseException] = []
+
+    def emit(event: Event) -> None:
+        """Progress never decides a job's fate: a failing sink (closed stdout...) is dropped."""
+        if on_event is None or sink_broken:
+            return
+        event.setdefault("elapsed", round(clock() - start, 3))
+        with event_lock:
+            try:
+                on_event(event)
+            except Exception as exc:
+                sink_broken.append(exc)
+
+    run_id = journal.start_run(backend.name)
+    results: dict[str, ClipResult] = {}
+    failures: dict[str, JobFailure] = {}
+    todo: list[Job] = []
+    reused = 0
+    for job in unique:
+        record = journal.ensure(job, backend=backend.name, price_per_second=price, run_id=run_id)
+        if record.backend not in (None, backend.name):
+            journal.update(
+                job.key,
+                state="planned",
+                backend=backend.name,
+                video_id=None,
+                idempotency_key=None,
+                image_asset=None,
+                audio_asset=None,
+                billed=0,
+                cost_usd=round(job_seconds(job) * price, 6),
+                error=None,
+            )
+            record = journal.get(job.key) or record
+        if record.state == "done":
+            media = _place_media(job, record, media_dir)
+            result = _result_from_record(job, record, media) if media is not None else None
+            if result is not None:
+                if str(media) != record.media_path:
+                    journal.update(job.key, media_path=str(media))
+                results[job.key] = result
+                reused += 1
+                emit({"event": "state", **ident(job), "state": "done", "reused": True})
+                continue
+        todo.append(job)
+    emit(
+        {
+            "event": "plan",
+            "jobs": len(unique),
+            "reused": reused,
+            "to_render": len(todo),
+            "estimated_cost_usd": estimate,
+            "concurrency": options.concurrency,
+            "run_id": run_id,
+        }
+    )
+
+    stop = Stop()
+
+    def pause(seconds: float) -> None:
+        if seconds <= 0:
+            return
+        if sleep is time.sleep:
+            stop.cancel.wait(seconds)  # wakes up at once on Ctrl-C
+        else:
+            sleep(seconds)
+
+    limiter = AdaptiveLimiter(
+        options.concurrency,
+        clock=clock,
+        pause=pause,
+        cancel=stop.cancel,
+        recover_after=options.recover_after,
+        on_change=emit,
+    )
+    step = JobStep(
+        backend=backend,
+        journal=journal,
+        prepare_audio=prepare_audio,
+        finish_clip=finish_clip,
+        make_request=make_request,
+        media_dir=media_dir,
+        options=options,
+        limiter=limiter,
+        stop=stop,
+        emit=emit,
+        pause=pause,
+        clock=clock,
+        price=price,
+    )
+    interrupted = False
+    if todo:
+        pool = ThreadPoolExecutor(
+            max_workers=min(64, max(2, 2 * options.concurrency)), thread_name_prefix="otio-heygen"
+        )
+        futures: dict[Future[ClipResult | str | None], Job] = {}
+        try:
+            for job in todo:
+                futures[pool.submit(step.run, job)] = job
+            pending = set(futures)
+            while pending:
+                _done, pending = wait(pending, timeout=0.2)
+        except KeyboardInterrupt:
+            interrupted = True
+            stop.interrupt()
+            emit({"event": "interrupted"})
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+        for future, job in futures.items():
+            if future.cancelled():
+                continue
+            outcome = future.result()
+            if isinstance(outcome, ClipResult):
+                results[job.key] = outcome
+            elif isinstance(outcome, str):
+                failures[job.key] = JobFailure(job, outcome)
+    journal.finish_run(run_id, "interrupted" if interrupted else ("failed" if failures else "complete"))
+    report = RunReport(
+        results=[results[j.key] for j in unique if j.key in results],
+        failures=[failures[j.key] for j in unique if j.key in failures],
+        spent_usd=round(step.spent_usd, 6),
+        created=step.created,
+        reused=reused,
+        run_id=run_id,
+        interrupted=interrupted,
+        timings={"wall_s": round(clock() - start, 3)},
+    )
+    emit(
+        {
+            "event": "finished",
+            "done": len(report.results),
+            "failed": len(report.failures),
+            "created": report.created,
+            "reused": reused,
+            "spent_usd": report.spent_usd,
+        }
+    )
+    if interrupted:
+        records = journal.records(run_id=run_id)
+        running = sum(1 for r in records if r.state in ACTIVE_STATES and r.video_id is not None)
+        waiting = sum(1 for r in records if r.state not in ("done", "failed")) - running
+        raise InterruptedRunError(
+            f"Stopped: {len(report.results)} clip(s) finished, {running} still rendering at "
+            f"{backend.name}, {waiting} not started",
+            hint="run the same command again to resume; renders already paid for are picked up, not re-bought",
+        )
+    return report

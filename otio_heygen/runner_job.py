@@ -1,0 +1,399 @@
+"""One job's walk through a backend, journaled step by step (the runner's worker-thread body).
+
+``planned -> uploading -> creating -> rendering -> downloading -> done | failed``: the
+Idempotency-Key is committed before the create is sent and the video id right after it, so a
+killed process resumes without a second bill. A render failed at HeyGen (not billed) forgets
+its key so a rerun creates anew; a timeout or a download error keeps the video id so a rerun
+re-polls it. Orchestration (threads, budget pre-check, reuse of done jobs) is in
+``otio_heygen.runner``.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from otio_heygen.backends import AssetKind, Backend
+from otio_heygen.errors import ApiError, OtioHeygenError, PhotoError
+from otio_heygen.heygen.backend import idempotency_key_for
+from otio_heygen.heygen.errors import (
+    APIStatusError,
+    AuthenticationError,
+    InsufficientCreditError,
+    NotFoundError,
+    RateLimitError,
+    RenderFailedRemoteError,
+    RenderTimeoutError,
+)
+from otio_heygen.journal import ACTIVE_STATES, JobRecord, Journal, job_seconds
+from otio_heygen.plan_types import ClipResult, Job, RenderRequest
+from otio_heygen.runner_limits import AdaptiveLimiter, BudgetGuard, Event, Stop
+
+__all__ = ["Cancelled", "JobStep", "RunOptions", "build_request", "describe_error", "ident", "poll_schedule"]
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    concurrency: int = 10
+    budget_usd: float | None = None
+    poll_deadline_s: float = 3 * 3600
+    stuck_pending_s: float = 45 * 60
+    poll_interval_s: float | None = None
+    """None: the ``heygen.retry.poll_delay`` schedule; tests and CI set small values."""
+    recover_after: int = 2
+    """Successful creates needed after a 429 before one more concurrent render is allowed."""
+
+
+def build_request(job: Job, audio_path: Path) -> RenderRequest:
+    settings = job.settings
+    if settings.image is None:
+        raise PhotoError(
+            f"Section '{job.section.name}' has no photo", hint="pass --image or add 'image:' to its marker"
+        )
+    return RenderRequest(
+        job_key=job.key,
+        title=job.title,
+        image_path=settings.image,
+        audio_path=audio_path,
+        seconds=job_seconds(job),
+        rate=job.section.rate,
+        motion_prompt=settings.motion_prompt,
+        expressiveness=settings.expressiveness,
+        resolution=settings.resolution,
+        aspect_ratio=settings.aspect_ratio,
+        fit=settings.fit,
+    )
+
+
+def poll_schedule(options: RunOptions) -> Callable[[float], float]:
+    if options.poll_interval_s is not None:
+        interval = options.poll_interval_s
+        return lambda _elapsed: interval
+    from otio_heygen.heygen.retry import poll_delay
+
+    return poll_delay
+
+
+def describe_error(exc: BaseException) -> str:
+    """One line for a job's failure reason."""
+    if isinstance(exc, OtioHeygenError):
+        return exc.one_line()
+    text = " ".join(str(exc).split())
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+class Cancelled(Exception):
+    """Ctrl-C: leave the job where the journal says it is."""
+
+
+class _JobFailed(Exception):
+    """The job failed; the journal row is already updated (except the final ``failed`` state)."""
+
+
+_PENDING_STATUSES = frozenset({"pending", "waiting", "queued"})
+STATUS_OUTAGE_S = 600.0
+"""How long status checks may keep failing (network down, laptop asleep) before the job fails
+(its video id is kept, so a rerun picks the render up)."""
+
+
+class JobStep:
+    """Runs one job to the end in a worker thread, journaling each step."""
+
+    def __init__(
+        self,
+        *,
+        backend: Backend,
+        journal: Journal,
+        prepare_audio: Callable[[Job], Path],
+        finish_clip: Callable[[Job, Path, dict[str, object]], ClipResult],
+        make_request: Callable[[Job, Path], RenderRequest],
+        media_dir: Path,
+        options: RunOptions,
+        limiter: AdaptiveLimiter,
+        stop: Stop,
+        emit: Callable[[Event], None],
+        pause: Callable[[float], None],
+        clock: Callable[[], float],
+        price: float,
+    ) -> None:
+        self.backend = backend
+        self.journal = journal
+        self.prepare_audio = prepare_audio
+        self.finish_clip = finish_clip
+        self.make_request = make_request
+        self.media_dir = media_dir
+        self.options = options
+        self.limiter = limiter
+        self.stop = stop
+        self.emit = emit
+        self.pause = pause
+        self.clock = clock
+        self.price = price
+        self.budget = BudgetGuard(options.budget_usd)
+        self.poll_delay = poll_schedule(options)
+        self.created = 0
+        self.spent_usd = 0.0
+        self._created_here: set[str] = set()
+        self._lock = threading.Lock()
+        self._assets: dict[tuple[str, str, int, int], str] = {}
+        self._asset_locks: dict[tuple[str, str, int, int], threading.Lock] = {}
+
+    # -- entry ---------------------------------------------------------------------------------------
+    def run(self, job: Job) -> ClipResult | str | None:
+        """The clip, a failure reason, or None when cancelled (journal left resumable)."""
+        timings: dict[str, float] = {}
+        try:
+            return self._run(job, timings)
+        except Cancelled:
+            return None
+        except Exception as exc:
+            reason = describe_error(exc)
+            if self.stop.cancel.is_set() and isinstance(exc, _JobFailed) is False and self._is_active(job):
+                return None  # interrupted mid-call: keep the resumable state
+            self.journal.set_state(job.key, "failed", error=reason)
+            self._state(job, "failed", error=reason)
+            return reason
+
+    def _is_active(self, job: Job) -> bool:
+        record = self.journal.get(job.key)
+        return record is not None and record.state in ACTIVE_STATES
+
+    def _state(self, job: Job, state: str, **extra: object) -> None:
+        self.emit({"event": "state", **ident(job), "state": state, **extra})
+
+    def _record(self, job: Job) -> JobRecord:
+        record = self.journal.get(job.key)
+        assert record is not None, job.key
+        return record
+
+    def _run(self, job: Job, timings: dict[str, float]) -> ClipResult:
+        record = self._record(job)
+        if record.state == "done" and record.video_id:
+            return self._download(job, record.video_id, None, timings)
+        request: RenderRequest | None = None
+        video_id = record.video_id
+        image_asset = audio_asset = None
+        if video_id is None:
+            self._check_may_create()
+            t0 = self.clock()
+            request = self.make_request(job, self.prepare_audio(job))
+            image_asset, audio_asset = record.image_asset, record.audio_asset
+            if not (image_asset and audio_asset):
+                self.journal.set_state(job.key, "uploading")
+                self._state(job, "uploading")
+                image_asset = self._upload(request.image_path, "image")
+                audio_asset = self._upload(request.audio_path, "audio")
+                self.journal.update(job.key, image_asset=image_asset, audio_asset=audio_asset)
+            timings["upload_s"] = round(self.clock() - t0, 4)
+        self._acquire()
+        rendered = False
+        try:
+            if video_id is None:
+                assert request is not None and image_asset and audio_asset
+                video_id = self._create(job, request, image_asset, audio_asset, timings)
+            else:
+                self.limiter.adopt()
+            rendered = True
+            self._poll(job, video_id, timings)
+        finally:
+            self.limiter.release(rendered=rendered)
+        return self._download(job, video_id, request, timings)
+
+    def _acquire(self) -> None:
+        if not self.limiter.acquire():
+            raise Cancelled
+
+    def _check_may_create(self) -> None:
+        if self.stop.cancel.is_set():
+            raise Cancelled
+        if self.stop.creating_stopped:
+            raise _JobFailed(f"not started: {self.stop.reason}")
+
+    # -- steps ---------------------------------------------------------------------------------------
+    def _upload(self, path: Path, kind: AssetKind) -> str:
+        stat = path.stat()
+        cache_key = (kind, str(path.resolve()), stat.st_mtime_ns, stat.st_size)
+        with self._lock:
+            lock = self._asset_locks.setdefault(cache_key, threading.Lock())
+        with lock:
+            cached = self._assets.get(cache_key)
+            if cached is not None:
+                return cached
+            for attempt in range(4):
+                if self.stop.cancel.is_set():
+                    raise Cancelled
+                try:
+                    asset = self.backend.upload(path, kind)
+                    break
+                except RateLimitError as exc:
+                    if attempt == 3:
+                        raise
+                    self.pause(exc.retry_after if exc.retry_after is not None else 2.0 * 2**attempt)
+                except AuthenticationError as exc:
+                    self._stop_creating(exc)
+                    raise
+            self._assets[cache_key] = asset
+            return asset
+
+    def _stop_creating(self, exc: OtioHeygenError) -> None:
+        if self.stop.stop_creating(f"HeyGen refused new renders ({exc.one_line()})"):
+            self.emit({"event": "stop_creating", "reason": exc.one_line()})
+
+    def _create(
+        self, job: Job, request: RenderRequest, image_asset: str, audio_asset: str, timings: dict[str, float]
+    ) -> str:
+        cost = round(job_seconds(job) * self.price, 6)
+        t0 = self.clock()
+        while True:
+            self._check_may_create()
+            if not self.limiter.admit():
+                raise Cancelled
+            self._check_may_create()
+            record = self._record(job)
+            if not self.budget.reserve(cost):
+                raise _JobFailed(
+                    f"not started: it would take spending over the budget of ${self.budget.budget_usd:.2f}"
+                )
+            key = record.idempotency_key
+            attempts = record.attempts
+            if key is None:
+                attempts += 1
+                key = idempotency_key_for(job.key, attempts)
+            # the intent (and its key) is committed before the create is sent
+            self.journal.set_state(job.key, "creating", idempotency_key=key, attempts=attempts, cost_usd=cost)
+            self._state(job, "creating")
+            try:
+                video_id = self.backend.create(request, image_asset, audio_asset, key)
+            except RateLimitError as exc:
+                self.budget.refund(cost)
+                self.limiter.rate_limited(exc.retry_after)
+                self.limiter.release()
+                self._acquire()
+                continue
+            except (AuthenticationError, InsufficientCreditError) as exc:
+                self.budget.refund(cost)
+                self._stop_creating(exc)
+                self.journal.update(job.key, idempotency_key=None)
+                raise
+            except APIStatusError as exc:
+                if 400 <= exc.status_code < 500 and exc.status_code not in (408, 409):
+                    self.budget.refund(cost)  # refused outright: nothing was created
+                    self.journal.update(job.key, idempotency_key=None)
+                raise  # otherwise the key stays: a rerun re-sends it and cannot bill twice
+            self.journal.set_state(job.key, "rendering", video_id=video_id, billed=1 if cost > 0 else 0)
+            with self._lock:
+                self.created += 1
+                self.spent_usd += cost
+                self._created_here.add(job.key)
+            self.limiter.created()
+            timings["create_s"] = round(self.clock() - t0, 4)
+            self._state(job, "rendering", video_id=video_id, cost_usd=cost)
+            return video_id
+
+    def _poll(self, job: Job, video_id: str, timings: dict[str, float]) -> None:
+        record = self._record(job)
+        if record.state != "rendering":
+            self.journal.set_state(job.key, "rendering", error=None)
+            self._state(job, "rendering", video_id=video_id)
+        t0 = self.clock()
+        pending_since: float | None = None
+        failing_since: float | None = None
+        last_raw = ""
+        while True:
+            if self.stop.cancel.is_set():
+                raise Cancelled
+            try:
+                status = self.backend.status(video_id)
+                failing_since = None
+            except RateLimitError as exc:
+                self.pause(exc.retry_after if exc.retry_after is not None else self.poll_delay(0))
+                continue
+            except RenderFailedRemoteError as exc:
+                self._remote_failed(job, record)
+                raise _JobFailed(exc.one_line()) from exc
+            except NotFoundError as exc:
+                self.journal.update(job.key, video_id=None, idempotency_key=None, billed=0)
+                raise _JobFailed(f"HeyGen no longer knows video {video_id} - run again to render it anew") from exc
+            except AuthenticationError as exc:
+                self._stop_creating(exc)
+                raise
+            except (ApiError, OSError):
+                now = self.clock()
+                failing_since = now if failing_since is None else failing_since
+                if now - failing_since > STATUS_OUTAGE_S:
+                    raise
+                self.pause(self.poll_delay(now - t0))
+                continue
+            now = self.clock()
+            if status.raw_status != last_raw:
+                last_raw = status.raw_status
+                self._state(job, "rendering", remote=status.raw_status, video_id=video_id)
+            if status.state == "completed":
+                timings["render_s"] = round(now - t0, 4)
+                return
+            if status.state == "failed":
+                self._remote_failed(job, record)
+                raise RenderFailedRemoteError(job.title, video_id, status.failure_code, status.failure_message)
+            pending_since = (
+                (pending_since if pending_since is not None else now)
+                if (status.raw_status.lower() in _PENDING_STATUSES)
+                else None
+            )
+            stuck = pending_since is not None and now - pending_since > self.options.stuck_pending_s
+            if stuck or now - t0 > self.options.poll_deadline_s:
+                raise RenderTimeoutError(
+                    job.title, video_id, waited_s=now - t0, last_status=status.raw_status, stuck=stuck
+                )
+            self.pause(self.poll_delay(now - t0))
+
+    def _remote_failed(self, job: Job, record: JobRecord) -> None:
+        """A failed render is not billed: forget its video and key so a rerun creates a new one."""
+        self.journal.update(job.key, video_id=None, idempotency_key=None, billed=0)
+        with self._lock:
+            if job.key not in self._created_here:
+                return
+            self._created_here.discard(job.key)
+            self.spent_usd = max(0.0, self.spent_usd - record.cost_usd)
+        self.budget.refund(record.cost_usd)
+
+    def _download(
+        self, job: Job, video_id: str, request: RenderRequest | None, timings: dict[str, float]
+    ) -> ClipResult:
+        if self.stop.cancel.is_set():
+            raise Cancelled
+        if request is None:
+            request = self.make_request(job, self.prepare_audio(job))
+        self.journal.set_state(job.key, "downloading")
+        self._state(job, "downloading", video_id=video_id)
+        t0 = self.clock()
+        self.media_dir.mkdir(parents=True, exist_ok=True)
+        dest = self.media_dir / job.media_basename
+        self.backend.download(video_id, request, dest)
+        timings["download_s"] = round(self.clock() - t0, 4)
+        record = self._record(job)
+        info: dict[str, object] = {
+            "video_id": video_id,
+            "cost_usd": record.cost_usd if record.billed else 0.0,
+            "backend": self.backend.name,
+            "idempotency_key": record.idempotency_key,
+            "timings": dict(timings),
+        }
+        result = self.finish_clip(job, dest, info)
+        finish = {
+            "media_duration_frames": result.media_duration_frames,
+            "sync_offset_ms": result.sync_offset_ms,
+            "provenance": result.provenance,
+            "media_size": result.media_path.stat().st_size,
+        }
+        self.journal.set_state(
+            job.key, "done", media_path=str(result.media_path), finish_info=finish, error=None, timings=timings
+        )
+        self._state(job, "done", video_id=video_id)
+        return result
+
+
+def ident(job: Job) -> dict[str, Any]:
+    return {"key": job.key, "section": job.section.name, "index": job.section.index, "take": job.take}

@@ -1,0 +1,166 @@
+"""Run-wide limits of the orchestrator: stop signals, the spend cap and adaptive render slots.
+
+- :class:`Stop`: Ctrl-C (cancel everything) and "no more creates" (after a 401/402).
+- :class:`BudgetGuard`: a create is only sent when its cost still fits under ``--budget``.
+- :class:`AdaptiveLimiter`: at most N renders at once; a 429 lowers N and pauses new creates
+  for ``Retry-After``; successful creates raise it back one step at a time.
+
+Used by ``otio_heygen.runner`` and ``otio_heygen.runner_job``; no I/O here, time is injected.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+
+__all__ = ["AdaptiveLimiter", "BudgetGuard", "Event", "Stop"]
+
+Event = dict[str, object]
+"""A progress event: ``{"event": "state", "section": ..., "take": ..., "state": ..., "elapsed": ...}``."""
+
+
+class Stop:
+    """Run-wide stop signals: ``cancel`` (Ctrl-C: stop everything) and no-more-creates (401/402)."""
+
+    def __init__(self) -> None:
+        self.cancel = threading.Event()
+        self._no_create = threading.Event()
+        self._lock = threading.Lock()
+        self.reason = ""
+
+    def stop_creating(self, reason: str) -> bool:
+        """Returns True the first time."""
+        with self._lock:
+            first = not self._no_create.is_set()
+            if first:
+                self.reason = reason
+                self._no_create.set()
+        return first
+
+    @property
+    def creating_stopped(self) -> bool:
+        return self._no_create.is_set()
+
+    def interrupt(self) -> None:
+        self.stop_creating("interrupted")
+        self.cancel.set()
+
+
+class BudgetGuard:
+    """Running spend cap: a create is only sent when its cost fits under the budget."""
+
+    def __init__(self, budget_usd: float | None) -> None:
+        self.budget_usd = budget_usd
+        self.committed_usd = 0.0
+        self._lock = threading.Lock()
+
+    def reserve(self, cost: float) -> bool:
+        with self._lock:
+            if self.budget_usd is not None and self.committed_usd + cost > self.budget_usd + 1e-9:
+                return False
+            self.committed_usd += cost
+            return True
+
+    def refund(self, cost: float) -> None:
+        with self._lock:
+            self.committed_usd = max(0.0, self.committed_usd - cost)
+
+
+class AdaptiveLimiter:
+    """Render slots: at most ``allowed`` (<= ``limit``) renders at once, adapted to 429 answers.
+
+    A 429 drops ``allowed`` to one below the renders then running and holds new slots for
+    ``Retry-After``; each run of successful creates (longer after every 429) gives one slot back.
+    """
+
+    def __init__(
+        self,
+        limit: int,
+        *,
+        clock: Callable[[], float],
+        pause: Callable[[float], None],
+        cancel: threading.Event,
+        recover_after: int = 2,
+        on_change: Callable[[Event], None] | None = None,
+    ) -> None:
+        self.limit = max(1, limit)
+        self.allowed = self.limit
+        self.in_use = 0
+        self.rendering = 0
+        self.max_in_use = 0
+        self.rate_limits = 0
+        self._clock = clock
+        self._pause = pause
+        self._cancel = cancel
+        self._recover_after = max(1, recover_after)
+        self._on_change = on_change
+        self._hold_until = float("-inf")
+        self._streak = 0
+        self._cond = threading.Condition()
+
+    def acquire(self) -> bool:
+        """Wait for a slot; False if the run was cancelled meanwhile."""
+        while True:
+            with self._cond:
+                if self._cancel.is_set():
+                    return False
+                hold = self._hold_until - self._clock()
+                if hold <= 0:
+                    if self.in_use < self.allowed:
+                        self.in_use += 1
+                        self.max_in_use = max(self.max_in_use, self.in_use)
+                        return True
+                    self._cond.wait(0.25)
+                    continue
+            self._pause(hold)
+
+    def admit(self) -> bool:
+        """Called by a slot holder about to create: give the slot back and queue again when the
+        limit dropped below the slots in use or a ``Retry-After`` hold is on."""
+        with self._cond:
+            if self._hold_until <= self._clock() and self.in_use <= self.allowed:
+                return True
+            self.in_use -= 1
+            self._cond.notify_all()
+        return self.acquire()
+
+    def adopt(self) -> None:
+        """The slot holds a render created in an earlier run (re-polled)."""
+        with self._cond:
+            self.rendering += 1
+
+    def release(self, *, rendered: bool = False) -> None:
+        with self._cond:
+            self.in_use -= 1
+            if rendered:
+                self.rendering -= 1
+            self._cond.notify_all()
+
+    def rate_limited(self, retry_after: float | None) -> None:
+        with self._cond:
+            self.rate_limits += 1
+            self.allowed = max(1, min(self.allowed, self.rendering))
+            wait_s = retry_after if retry_after is not None else min(60.0, 2.0 * 2 ** min(self.rate_limits, 5))
+            self._hold_until = max(self._hold_until, self._clock() + wait_s)
+            self._streak = 0
+            allowed = self.allowed
+        self._notify({"event": "rate_limited", "retry_after": wait_s, "allowed": allowed})
+
+    def created(self) -> None:
+        """A create succeeded: its slot now holds a render (``release(rendered=True)`` later)."""
+        with self._cond:
+            self.rendering += 1
+            if self.allowed >= self.limit:
+                return
+            self._streak += 1
+            if self._streak < self._recover_after * 2 ** min(self.rate_limits - 1, 4):
+                return
+            self._streak = 0
+            self.allowed += 1
+            allowed = self.allowed
+            self._cond.notify_all()
+        self._notify({"event": "concurrency", "allowed": allowed})
+
+    def _notify(self, event: Event) -> None:
+        if self._on_change is not None:
+            self._on_change(event)

@@ -1,0 +1,178 @@
+"""SIGKILL ``otio-heygen render`` at many points of a 10-section run, rerun: nothing is paid twice.
+
+The render runs as a real subprocess against the fake HeyGen v3 server (in this process, on
+127.0.0.1). A kill switch inside the server's handlers SIGKILLs the process while it is in the
+middle of an upload, a create (the server still creates the video: the client dies before it
+learns the id), a status poll or a download; some kills simply come after a delay. After each
+scenario's kills a plain rerun must finish with exit code 0, and the server must have created
+exactly one render per section.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import opentimelineio as otio
+import pytest
+
+from tests.conftest import SAMPLES
+from tests.heygen_fake import FAKE_API_KEY, FakeHeyGen
+
+pytestmark = pytest.mark.slow
+
+SECTIONS = 10
+RATE = 25.0
+SECTION_FRAMES = 50
+_SCRIPT = Path(sys.executable).with_name("otio-heygen")
+CLI = [str(_SCRIPT)] if _SCRIPT.exists() else [sys.executable, "-m", "otio_heygen.cli.main"]
+ENDPOINTS = {"upload": "_upload", "create": "_create", "status": "_status", "download": "_download"}
+
+
+def write_timeline(root: Path) -> Path:
+    shutil.copy(SAMPLES / "song.wav", root / "song.wav")
+    shutil.copy(SAMPLES / "artist.png", root / "artist.png")
+    song_frames = SECTIONS * SECTION_FRAMES + 50
+
+    def span(start: int, length: int) -> otio.opentime.TimeRange:
+        rt = otio.opentime.RationalTime
+        return otio.opentime.TimeRange(rt(start, RATE), rt(length, RATE))
+
+    timeline = otio.schema.Timeline(name="Crash test")
+    song = otio.schema.Clip(
+        name="song.wav",
+        source_range=span(0, song_frames),
+        media_reference=otio.schema.ExternalReference(
+            target_url=str(root / "song.wav"), available_range=span(0, song_frames)
+        ),
+    )
+    timeline.tracks.append(otio.schema.Track(name="A1", kind=otio.schema.TrackKind.Audio, children=[song]))
+    for i in range(SECTIONS):
+        timeline.tracks.markers.append(
+            otio.schema.Marker(name=f"Part {i + 1}", marked_range=span(i * SECTION_FRAMES, SECTION_FRAMES))
+        )
+    path = root / "cut.otio"
+    otio.adapters.write_to_file(timeline, str(path))
+    return path
+
+
+class KillSwitch:
+    """SIGKILLs the render process on the n-th request to an endpoint (counted per run)."""
+
+    def __init__(self, fake: FakeHeyGen) -> None:
+        self.fake = fake
+        self.lock = threading.Lock()
+        self.counts: Counter[str] = Counter()
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.trigger: tuple[str, int] | None = None
+        self.fired = False
+        for endpoint, attr in ENDPOINTS.items():
+            setattr(fake, attr, self._wrap(endpoint, getattr(fake, attr)))
+
+    def _wrap(self, endpoint: str, handler: Callable[..., Any]) -> Callable[..., Any]:
+        def wrapped(request: Any, *args: Any) -> Any:
+            with self.lock:
+                self.counts[endpoint] += 1
+                if self.trigger == (endpoint, self.counts[endpoint]) and self.proc is not None and not self.fired:
+                    self.fired = True
+                    os.kill(self.proc.pid, signal.SIGKILL)  # the request still reaches the server
+            return handler(request, *args)
+
+        return wrapped
+
+    def arm(self, proc: subprocess.Popen[bytes], trigger: tuple[str, int] | None) -> None:
+        with self.lock:
+            self.counts.clear()
+            self.proc, self.trigger, self.fired = proc, trigger, False
+
+
+def render(
+    root: Path, timeline: Path, fake: FakeHeyGen, switch: KillSwitch, trigger: tuple[str, int] | float | None
+) -> int:
+    env = {
+        **os.environ,
+        "HEYGEN_API_KEY": FAKE_API_KEY,
+        "HEYGEN_API_URL": fake.base_url,
+        "OTIO_HEYGEN_POLL_INTERVAL": "0.05",
+        "OTIO_HEYGEN_ASSET_CACHE": str(root / "assets.sqlite"),
+        "OTIO_HEYGEN_CONCURRENCY": "4",
+    }
+    args = [
+        *CLI,
+        "render",
+        str(timeline),
+        "-o",
+        str(root / "out" / "cut_avatar.otio"),
+        "--image",
+        str(root / "artist.png"),
+        "--audio",
+        str(root / "song.wav"),
+        "--json",
+    ]
+    proc = subprocess.Popen(args, env=env, cwd=root, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    timer = None
+    if isinstance(trigger, float):
+        switch.arm(proc, None)
+
+        def kill() -> None:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGKILL)
+
+        timer = threading.Timer(trigger, kill)
+        timer.start()
+    else:
+        switch.arm(proc, trigger)
+    try:
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if timer is not None:
+            timer.cancel()
+    if proc.returncode not in (0, -signal.SIGKILL):
+        raise AssertionError(f"render exited {proc.returncode}: {err.decode(errors='replace')[-2000:]}")
+    return proc.returncode
+
+
+SCENARIOS: dict[str, list[tuple[str, int] | float]] = {
+    "creates": [("create", 1), ("create", 3), ("create", 2), ("create", 4)],
+    "uploads-and-downloads": [("upload", 2), ("download", 1), ("upload", 4), ("download", 3)],
+    "polls": [("status", 1), ("create", 5), ("status", 6), ("download", 2)],
+    "after-delays": [0.9, 1.3, 1.7, 2.1],
+}
+
+
+@pytest.mark.parametrize("kills", list(SCENARIOS.values()), ids=list(SCENARIOS))
+def test_sigkill_then_rerun_never_creates_twice(
+    httpserver: Any, tmp_path: Path, kills: list[tuple[str, int] | float]
+) -> None:
+    timeline = write_timeline(tmp_path)
+    fake = FakeHeyGen(httpserver, render_seconds=0.3, echo_audio=True)
+    switch = KillSwitch(fake)
+    killed = 0
+    for trigger in kills:
+        if render(tmp_path, timeline, fake, switch, trigger) == 0:
+            break  # the run finished before reaching that point
+        killed += 1
+    assert killed >= 2, "the scenario must really interrupt runs"
+    assert render(tmp_path, timeline, fake, switch, None) == 0
+    assert fake.rejected == []
+    assert fake.creates == SECTIONS, fake.creates_by_key
+    assert sorted(fake.creates_by_key.values()) == [1] * SECTIONS
+    if kills == SCENARIOS["creates"]:  # killed inside creates: those were re-sent with their key
+        assert max(fake.create_requests_by_key.values()) >= 2
+    output = otio.adapters.read_from_file(str(tmp_path / "out" / "cut_avatar.otio"))
+    track = next(t for t in output.tracks if t.name == "Avatar IV")
+    clips = list(track.find_clips())
+    assert len(clips) == SECTIONS
+    assert {c.metadata["otio_heygen"]["video_id"] for c in clips} == set(fake.videos)
+    # and once complete, a rerun is free
+    requests = (fake.upload_requests, fake.create_requests)
+    assert render(tmp_path, timeline, fake, switch, None) == 0
+    assert (fake.upload_requests, fake.create_requests) == requests
