@@ -8,7 +8,7 @@ from typing import Any, TypeVar
 
 import click
 
-__all__ = ["PATH", "parse_rate", "plan_kwargs", "plan_options"]
+__all__ = ["PATH", "parse_rate", "plan_kwargs", "plan_options", "spending_options"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -79,3 +79,18 @@ def plan_kwargs(kwargs: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+
+
+def spending_options(func: F) -> F:
+    """Options of every command that renders: backend, concurrency, budget, regeneration, --json."""
+    decorators = [
+        click.option("--backend", type=click.Choice(["heygen", "preview"]),
+                     help="heygen (default when HEYGEN_API_KEY is set) or preview (offline, free)."),
+        click.option("--concurrency", type=click.IntRange(1, 100), help="Render jobs at once (default 10)."),
+        click.option("--budget", "budget_usd", type=click.FloatRange(min=0), help="Hard cap in USD for this run."),
+        click.option("--regenerate", multiple=True, metavar="NAME", help="Render a new take of this section."),
+        click.option("--json", "as_json", is_flag=True, help="Print JSON-lines events and a result object."),
+    ]
+    for decorator in reversed(decorators):
+        func = decorator(func)
+    return func

@@ -19,6 +19,7 @@ from rich.table import Table
 
 from otio_heygen.pipeline import RunSummary
 from otio_heygen.plan import Plan
+from otio_heygen.progress import ProgressSink, make_progress
 
 __all__ = ["EventPrinter", "print_plan_table", "print_summary", "timecode"]
 
@@ -60,42 +61,28 @@ def print_plan_table(plan: Plan, timeline: Path) -> None:
 
 
 class EventPrinter:
-    """The ``on_event`` sink for ``render``: JSON lines, or live progress on a terminal."""
+    """The ``on_event`` sink for ``render``: JSON lines with ``--json``, else notices and warnings
+    as lines on stderr plus the live progress view when stderr is a terminal."""
 
     def __init__(self, *, as_json: bool) -> None:
         self.as_json = as_json
-        self._progress: Any = None
-        if not as_json:
-            try:
-                from otio_heygen.progress import make_progress
-            except ImportError:  # pragma: no cover
-                make_progress = None
-            if make_progress is not None:
-                self._progress = make_progress()
+        self._sink: ProgressSink = make_progress(json_output=as_json)
 
     def __enter__(self) -> EventPrinter:
-        if self._progress is not None and hasattr(self._progress, "__enter__"):
-            self._progress.__enter__()
+        self._sink.__enter__()
         return self
 
     def __exit__(
         self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        if self._progress is not None and hasattr(self._progress, "__exit__"):
-            self._progress.__exit__(kind, exc, tb)
+        self._sink.__exit__(kind, exc, tb)
 
     def __call__(self, event: dict[str, Any]) -> None:
-        if self.as_json:
-            sys.stdout.write(json.dumps(event, default=str) + "\n")
-            sys.stdout.flush()
-            return
-        kind = event.get("event")
-        if kind in ("notice", "warning"):
-            prefix = "warning: " if kind == "warning" else ""
+        if not self.as_json and event.get("event") in ("notice", "warning"):
+            prefix = "warning: " if event.get("event") == "warning" else ""
             click.echo(f"otio-heygen: {prefix}{event.get('message')}", err=True)
             return
-        if self._progress is not None:
-            self._progress(event)
+        self._sink(event)
 
 
 def print_summary(summary: RunSummary, *, as_json: bool) -> None:

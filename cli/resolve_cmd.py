@@ -20,7 +20,7 @@ import click
 from otio_heygen.errors import RenderFailedError
 from otio_heygen.pipeline import RenderOptions
 
-from .options import PATH, plan_kwargs, plan_options
+from .options import PATH, plan_kwargs, plan_options, spending_options
 from .output import EventPrinter, print_summary
 
 __all__ = ["premiere", "resolve"]
@@ -69,15 +69,7 @@ def resolve() -> None:
     help="Turn rendered markers green and failed ones red (default: yes, unless --color selects).",
 )
 @plan_options
-@click.option(
-    "--backend",
-    type=click.Choice(["heygen", "preview"]),
-    help="heygen (default when HEYGEN_API_KEY is set) or preview (offline, free).",
-)
-@click.option("--concurrency", type=click.IntRange(1, 100), help="Render jobs at once (default 10).")
-@click.option("--budget", "budget_usd", type=click.FloatRange(min=0), help="Hard cap in USD for this run.")
-@click.option("--regenerate", multiple=True, metavar="NAME", help="Render a new take of this section.")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON-lines events and a result object.")
+@spending_options
 def render_cmd(
     place: str, output_dir: Path | None, bin_name: str, color_markers: bool | None, as_json: bool, **kwargs: Any
 ) -> None:
@@ -170,15 +162,7 @@ def install_script(
 )
 @click.option("-o", "--output-dir", type=PATH, help="Folder for the output (default: beside TIMELINE).")
 @plan_options
-@click.option(
-    "--backend",
-    type=click.Choice(["heygen", "preview"]),
-    help="heygen (default when HEYGEN_API_KEY is set) or preview (offline, free).",
-)
-@click.option("--concurrency", type=click.IntRange(1, 100), help="Render jobs at once (default 10).")
-@click.option("--budget", "budget_usd", type=click.FloatRange(min=0), help="Hard cap in USD for this run.")
-@click.option("--regenerate", multiple=True, metavar="NAME", help="Render a new take of this section.")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON-lines events and a result object.")
+@spending_options
 def premiere(timeline: Path, version: str | None, output_dir: Path | None, as_json: bool, **kwargs: Any) -> None:
     """Render a Premiere Pro export (FCP7 XML or OTIO) into the format your Premiere imports."""
     route = _module("premiere.route")
