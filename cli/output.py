@@ -14,6 +14,7 @@ from typing import Any
 
 import click
 import opentimelineio as otio
+from rich import box
 from rich.console import Console
 from rich.table import Table
 
@@ -34,21 +35,25 @@ def timecode(frame: int, rate: float) -> str:
 
 def print_plan_table(plan: Plan, timeline: Path) -> None:
     console = Console()
-    table = Table(title=f"{timeline.name}: {len(plan.jobs)} render(s) at {plan.rate:.3f} fps", title_justify="left")
+    table = Table(title=f"{timeline.name}: {len(plan.jobs)} render(s) at {plan.rate:.3f} fps", title_justify="left",
+                  box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
     tc0 = plan.timecode_start
+    show_takes = any(job.take > 1 for job in plan.jobs)
+    headers = ["#", "section", *(["take"] if show_takes else []), "start", "end", "secs", "photo", "expr."]
     rows = [
         [
-            str(job.section.index), job.section.name, str(job.take),
+            str(job.section.index), job.section.name, *([str(job.take)] if show_takes else []),
             timecode(tc0 + job.section.start_frame, plan.rate), timecode(tc0 + job.section.end_frame, plan.rate),
             f"{job.section.seconds:.2f}", job.settings.image.name if job.settings.image else "-",
             job.settings.expressiveness, job.settings.motion_prompt or "-",
         ]
         for job in plan.jobs
     ]
-    headers = ("#", "section", "take", "start", "end", "seconds", "photo", "expr.")
-    for i, header in enumerate(headers):
-        table.add_column(header, no_wrap=True, min_width=max([len(header)] + [len(r[i]) for r in rows]))
-    table.add_column("motion", overflow="ellipsis", no_wrap=True)
+    widths = [min(24, max([len(h)] + [len(r[i]) for r in rows])) for i, h in enumerate(headers)]
+    for header, width in zip(headers, widths, strict=True):
+        table.add_column(header, no_wrap=True, width=width, overflow="ellipsis")
+    room = max(6, console.width - sum(widths) - 2 * len(widths) - 1)
+    table.add_column("motion", no_wrap=True, width=room, overflow="ellipsis")
     for row in rows:
         table.add_row(*row)
     console.print(table)
