@@ -20,6 +20,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from types import TracebackType
 from typing import Any, TextIO
 
@@ -30,6 +31,7 @@ from rich.table import Table
 from rich.text import Text
 
 from otio_heygen.journal import ACTIVE_STATES, Journal
+from otio_heygen.sync import MIN_CONFIDENCE
 
 __all__ = [
     "JsonLinesSink",
@@ -222,6 +224,13 @@ def _float(value: object) -> float:
     return float(value) if isinstance(value, (int, float)) else 0.0
 
 
+def _sync_of(finish_info: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The lip-sync measurement a finished job recorded (offset in ms and frames, flagged)."""
+    provenance = (finish_info or {}).get("provenance")
+    sync = provenance.get("sync") if isinstance(provenance, dict) else None
+    return sync if isinstance(sync, dict) else None
+
+
 def status_report(journal: Journal, *, now: float | None = None) -> dict[str, Any]:
     """What the journal knows: every job of the latest run with its state, and the money spent
     (all billed renders in the journal, earlier runs and edited-away sections included)."""
@@ -256,6 +265,7 @@ def status_report(journal: Journal, *, now: float | None = None) -> dict[str, An
                 "error": record.error,
                 "cost_usd": record.cost_usd if record.billed else 0.0,
                 "job_key": record.key,
+                "sync": _sync_of(record.finish_info),
             }
         )
     return {
@@ -294,7 +304,12 @@ def render_status(report: dict[str, Any], console: Console) -> None:
         if job["state"] == "failed":
             details = job["error"] or ""
         elif job["state"] == "done":
-            details = job["media"] or ""
+            details = Path(job["media"]).name if job["media"] else ""
+            sync = job.get("sync")
+            if sync and sync.get("confidence", 0) >= MIN_CONFIDENCE:
+                ms, fr = round(sync["offset_ms"]) or 0, round(sync["offset_frames"], 1) + 0.0  # no "-0"
+                offset = f"sync {ms:+d} ms ({fr:+.1f} fr)"
+                details = f"{offset}{' OFF' if sync.get('flagged') else ''}  {details}"
         else:
             details = f"video {job['video_id']}" if job["video_id"] else ""
         table.add_row(

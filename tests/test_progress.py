@@ -198,3 +198,17 @@ def test_live_progress_follows_a_real_run(tmp_path: Path) -> None:
     text = final.getvalue()
     assert "4/4 done" in text and "spent ~$0.80 of ~$0.80" in text
     assert text.count("done") >= 5  # four rows and the summary
+
+
+def test_status_reports_each_clips_lip_sync_offset(tmp_path: Path) -> None:
+    make_journal(tmp_path)
+    with Journal.open(tmp_path) as journal:
+        sync = {"offset_ms": 200.0, "offset_frames": 5.0, "confidence": 0.9, "flagged": True}
+        journal.update("Verse-1", finish_info={"media_duration_frames": 100, "provenance": {"sync": sync}})
+        report = status_report(journal, now=2_000.0)
+    verse = next(j for j in report["jobs"] if j["section"] == "Verse")
+    assert verse["sync"] == sync
+    assert next(j for j in report["jobs"] if j["section"] == "Chorus")["sync"] is None
+    buffer = io.StringIO()
+    render_status(report, Console(file=buffer, width=160))
+    assert "sync +200 ms (+5.0 fr) OFF" in buffer.getvalue()
