@@ -7,6 +7,7 @@ sequences the pipeline.
 
 from __future__ import annotations
 
+import tempfile
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -284,6 +285,29 @@ def _warn_if_over_balance(
                "renders will stop when the credit runs out (finished clips are kept)")
 
 
+FRAGILE_OUTPUTS = (".xml", ".fcpxml")
+"""Output formats whose OTIO adapters can fail on ordinary timelines (generators, NTSC rates)."""
+
+
+def _preflight_write(prepared: PreparedRun, output_path: Path, media_dir: Path, options: RenderOptions) -> None:
+    """Write the output once with placeholder clips to a scratch folder, so an adapter that cannot
+    write this timeline fails before anything is uploaded or paid for."""
+    if output_path.suffix.lower() not in FRAGILE_OUTPUTS:
+        return
+    placeholders = [
+        ClipResult(job=job, media_path=media_dir / job.media_basename,
+                   media_duration_frames=job.audio_end_frame - job.audio_start_frame)
+        for job in prepared.plan.jobs
+    ]
+    style = url_style_for(output_path)
+    trial = conform(
+        prepared.timeline, placeholders, track_name=options.track_name,
+        url_for=lambda path: media_url(path, output_path=output_path, relative=options.relative_paths, style=style),
+    )
+    with tempfile.TemporaryDirectory(prefix="otio-heygen-preflight-") as scratch:
+        write_timeline(trial, Path(scratch) / output_path.name)
+
+
 def _make_output_folder(output_path: Path) -> None:
     folder = output_path.expanduser().resolve().parent
     if folder.exists():
@@ -327,9 +351,10 @@ def render_timeline(
 
     for warning in plan.warnings:
         emit({"event": "warning", "message": warning})
-    backend = choose_backend(options, prepared.settings, notice=notice, sleep=sleep, clock=clock)
     output_dir = output_path.resolve().parent
     media_dir = output_dir / f"{output_path.stem}_media"
+    _preflight_write(prepared, output_path, media_dir, options)
+    backend = choose_backend(options, prepared.settings, notice=notice, sleep=sleep, clock=clock)
     rate = prepared.rate
 
     with Journal.open(output_dir) as journal:

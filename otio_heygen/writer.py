@@ -232,6 +232,12 @@ def _prepared_for_xml(timeline: otio.schema.Timeline) -> otio.schema.Timeline:
     """A copy ready for FCP7 XML: disabled tracks say so, our marker notes become ``<comment>``s,
     and the sequence carries a ``<format><samplecharacteristics>`` block (OTIO #839)."""
     copy: otio.schema.Timeline = timeline.deepcopy()
+    for clip in copy.find_clips():
+        ref = clip.media_reference
+        if isinstance(ref, otio.schema.GeneratorReference) and "effecttype" not in (ref.metadata.get("fcp_xml") or {}):
+            # otio-fcp-adapter 1.0 crashes on generators without FCP effect metadata (Resolve's solid
+            # colours, titles...): describe them as FCP7 generator items so they survive as such.
+            ref.metadata["fcp_xml"] = {"effecttype": "generator", "mediatype": "video", "effectcategory": "Matte"}
     for track in copy.tracks:
         if not isinstance(track, otio.schema.Track):
             continue

@@ -210,3 +210,27 @@ def test_budget_below_estimate_with_heygen_is_refused_before_spending(
                     "--budget", "1"], capsys)
     assert "budget" in line.lower()
     assert "sk-test-not-a-real-key" not in line
+
+
+def test_resolve_timeline_with_generators_writes_fcp7_xml(sample_dir: Path, rendered: Path, tmp_path: Path) -> None:
+    # reuse the module's finished renders: same folder, another output format
+    out = rendered.with_name("demo_avatar.xml")
+    assert main(["render", str(sample_dir / "demo_resolve.otio"), "-o", str(out)]) == 0
+    text = out.read_text(encoding="utf-8")
+    assert "<generatoritem" in text  # Resolve's solid colour survives instead of crashing the adapter
+    assert "<pathurl>file://localhost/" in text
+    result = otio.adapters.read_from_file(str(out))
+    clips = [c for t in result.tracks if t.kind == "Video" for c in t.find_clips()
+             if isinstance(c.media_reference, otio.schema.ExternalReference)]
+    assert [(c.range_in_parent().start_time.value, c.range_in_parent().end_time_exclusive().value)
+            for c in clips] == [(s, e) for _, s, e in marker_frames(
+                otio.adapters.read_from_file(str(sample_dir / "demo_resolve.otio")))]
+
+
+def test_output_format_that_cannot_be_written_fails_before_rendering(
+    sample_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "demo.fcpxml"  # the FCPXML adapter cannot write this 23.976 timeline
+    line = run_bad(["render", str(sample_dir / "demo_resolve.otio"), "-o", str(out)], capsys)
+    assert "demo.fcpxml" in line
+    assert sorted(p.name for p in tmp_path.iterdir()) == []  # no journal, no media, no output
