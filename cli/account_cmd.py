@@ -20,7 +20,7 @@ def account(as_json: bool) -> None:
 
     settings = load_settings()
     if settings.api_key is None:
-        raise ConfigError("No HeyGen API key found - set HEYGEN_API_KEY")
+        raise ConfigError("No HeyGen API key found - set HEYGEN_API_KEY or run `otio-heygen key set`")
     backend = make_heygen_backend(settings.api_key.get_secret_value(), settings.api_url, concurrency=1)
     try:
         me = backend.account()

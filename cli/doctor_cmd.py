@@ -32,6 +32,11 @@ def doctor() -> None:
     for codec in ("libx264", "aac", "libmp3lame"):
         click.echo(f"{'ok   ' if codec in av.codecs_available else 'MISSING'} codec {codec}")
     settings = load_settings()
-    click.echo(f"{'ok   ' if settings.api_key else 'no   '} HEYGEN_API_KEY "
-               + ("is set" if settings.api_key else "is not set: renders use the offline preview backend"))
+    if settings.api_key is None:
+        click.echo("no    HeyGen API key: renders use the offline preview backend "
+                   "(set HEYGEN_API_KEY or run `otio-heygen key set`)")
+    elif settings.key_source == "env":
+        click.echo("ok    HeyGen API key from HEYGEN_API_KEY")
+    else:
+        click.echo(f"ok    HeyGen API key from {str(settings.key_source).removeprefix('file:')}")
     click.echo(f"      API URL {settings.api_url}")

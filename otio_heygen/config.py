@@ -1,7 +1,9 @@
 """The only reader of environment variables and config files.
 
 Environment:
-    HEYGEN_API_KEY              the HeyGen API key (secret: never printed, logged or stored)
+    HEYGEN_API_KEY              the HeyGen API key (secret: never printed or logged); wins over the key file
+    OTIO_HEYGEN_KEY_FILE        file holding the key (default: ``heygen_api_key`` in the per-user config
+                                dir, written by ``otio-heygen key set``; must be mode 0600 on macOS/Linux)
     HEYGEN_API_URL              API base URL (default https://api.heygen.com)
     OTIO_HEYGEN_PRICE_PER_SECOND  price of one second of output in USD (default 0.10)
     OTIO_HEYGEN_CONCURRENCY     render jobs at once (default 10)
@@ -29,15 +31,19 @@ timeline, then in the current folder)::
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
+import stat
 import sys
+import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import platformdirs
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
 from otio_heygen.errors import ConfigError
@@ -51,13 +57,22 @@ __all__ = [
     "CONFIG_FILENAME",
     "DEFAULT_API_URL",
     "DEFAULT_PRICE_PER_SECOND",
+    "KEY_FILENAME",
     "FileConfig",
     "Look",
     "LookSettings",
     "Settings",
+    "check_api_key",
+    "default_key_file",
+    "env_key_is_set",
     "find_config",
+    "key_file_path",
     "load_settings",
     "read_config_file",
+    "read_key_file",
+    "remove_key_file",
+    "resolve_api_key",
+    "write_key_file",
 ]
 
 CONFIG_FILENAME = "otio-heygen.toml"
@@ -65,6 +80,8 @@ DEFAULT_API_URL = "https://api.heygen.com"
 DEFAULT_PRICE_PER_SECOND = 0.10
 """HeyGen's pages disagree ($0.05-$0.10 per second); the higher figure keeps budgets safe."""
 DEFAULT_CONCURRENCY = 10
+KEY_FILENAME = "heygen_api_key"
+_KEY_FILE_MAX_BYTES = 4096
 
 
 class LookSettings(BaseModel):
@@ -111,13 +128,16 @@ class Settings:
     file: FileConfig
     config_path: Path | None
     """The config file that was read (relative paths in it resolve against its folder)."""
+    key_source: str | None = None
+    """Where the key came from: ``"env"`` (HEYGEN_API_KEY), ``"file:<path>"`` or None (no key)."""
 
     @property
     def config_dir(self) -> Path | None:
         return self.config_path.parent if self.config_path else None
 
     def __repr__(self) -> str:  # never show the key
-        return f"Settings(api_url={self.api_url!r}, key={'set' if self.api_key else 'unset'})"
+        key = f"set from {self.key_source}" if self.api_key else "unset"
+        return f"Settings(api_url={self.api_url!r}, key={key!r})"
 
 
 def _number(env: Mapping[str, str], name: str, kind: type[float] | type[int]) -> float | int | None:
@@ -172,6 +192,137 @@ def read_config_file(path: Path) -> FileConfig:
         raise ConfigError(f"config file {path}: {where}: {first['msg']}") from None
 
 
+# ------------------------------------------------------------------------------------ API key
+
+
+def check_api_key(raw: str, source: str) -> str | None:
+    """The key with surrounding whitespace stripped, None when blank.
+
+    A key with inner whitespace, control or non-ASCII characters (a bad paste) is refused here:
+    sent as an HTTP header it would fail later with an error that could quote it. ``source``
+    names where the key came from; the key itself never appears in the error.
+    """
+    key = raw.strip()
+    if not key:
+        return None
+    if not (key.isascii() and key.isprintable()) or any(c.isspace() for c in key):
+        raise ConfigError(
+            f"the API key in {source} contains spaces, line breaks or unusual characters",
+            hint="copy the key again from HeyGen (Settings › API) and store it with `otio-heygen key set`",
+        )
+    return key
+
+
+def default_key_file() -> Path:
+    """Where ``otio-heygen key set`` stores the key when OTIO_HEYGEN_KEY_FILE is not set."""
+    return platformdirs.user_config_path("otio-heygen") / KEY_FILENAME
+
+
+def key_file_path(env: Mapping[str, str] | None = None) -> Path:
+    """The key file in use: OTIO_HEYGEN_KEY_FILE, else ``default_key_file()``."""
+    env = os.environ if env is None else env
+    raw = env.get("OTIO_HEYGEN_KEY_FILE", "").strip()
+    return Path(raw).expanduser() if raw else default_key_file()
+
+
+def _check_private(path: Path, mode: int) -> None:
+    if os.name == "posix" and mode & 0o077:
+        raise ConfigError(
+            f"API key file {path} can be read or changed by other users (mode {stat.S_IMODE(mode):03o})",
+            hint=f"run: chmod 600 {path}",
+        )
+
+
+def read_key_file(path: Path) -> SecretStr | None:
+    """The key stored in ``path``; None when the file is missing or blank.
+
+    On macOS/Linux a file that group or others may access is refused (ConfigError, exit 2).
+    """
+    try:
+        info = path.stat()
+        if not stat.S_ISREG(info.st_mode):  # a folder, or a pipe that would block the read
+            raise ConfigError(f"API key file {path} is not a regular file",
+                              hint="point OTIO_HEYGEN_KEY_FILE at a file, or run `otio-heygen key set`")
+        _check_private(path, info.st_mode)
+        with path.open("rb") as handle:
+            data = handle.read(_KEY_FILE_MAX_BYTES + 1)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise ConfigError(f"cannot read API key file {path}: {exc.strerror or type(exc).__name__}",
+                          hint="check its owner and permissions") from None
+    if len(data) > _KEY_FILE_MAX_BYTES:
+        raise ConfigError(f"API key file {path} is too large to hold an API key",
+                          hint="check OTIO_HEYGEN_KEY_FILE, or run `otio-heygen key set` again")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ConfigError(f"API key file {path} is not text",
+                          hint="run `otio-heygen key set` to store the key again") from None
+    key = check_api_key(text, f"API key file {path}")
+    return SecretStr(key) if key else None
+
+
+def env_key_is_set(env: Mapping[str, str] | None = None) -> bool:
+    """Whether HEYGEN_API_KEY is set (it then wins over the key file)."""
+    env = os.environ if env is None else env
+    return bool(env.get("HEYGEN_API_KEY", "").strip())
+
+
+def resolve_api_key(env: Mapping[str, str] | None = None) -> tuple[SecretStr | None, str | None]:
+    """The API key and where it came from: HEYGEN_API_KEY wins over the key file."""
+    env = os.environ if env is None else env
+    key = check_api_key(env.get("HEYGEN_API_KEY", ""), "HEYGEN_API_KEY")
+    if key:
+        return SecretStr(key), "env"
+    path = key_file_path(env)
+    from_file = read_key_file(path)
+    return (from_file, f"file:{path}") if from_file else (None, None)
+
+
+def write_key_file(path: Path, key: str) -> None:
+    """Store ``key`` in ``path`` atomically with mode 0600, creating its folder (mode 0700)."""
+    checked = check_api_key(key, "the input")
+    if checked is None:
+        raise ConfigError("the API key is empty", hint="paste the key from HeyGen (Settings › API)")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)  # mode 0600
+    except OSError as exc:
+        raise ConfigError(f"cannot write API key file {path}: {exc.strerror or type(exc).__name__}",
+                          hint="set OTIO_HEYGEN_KEY_FILE to a file in a folder you can write") from None
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
+            handle.write(checked + "\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        if os.name == "posix":
+            os.chmod(tmp, 0o600)
+        os.replace(tmp, path)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise ConfigError(f"cannot write API key file {path}: {exc.strerror or type(exc).__name__}",
+                          hint="check the folder's permissions") from None
+
+
+def remove_key_file(path: Path) -> bool:
+    """Delete the key file; False when there was none."""
+    try:
+        path.unlink()
+    except FileNotFoundError:
+        return False
+    except IsADirectoryError:
+        raise ConfigError(f"API key file {path} is a folder", hint="check OTIO_HEYGEN_KEY_FILE") from None
+    except OSError as exc:
+        raise ConfigError(f"cannot remove API key file {path}: {exc.strerror or type(exc).__name__}",
+                          hint="check the folder's permissions") from None
+    return True
+
+
+# ------------------------------------------------------------------------------------ settings
+
+
 def load_settings(
     *,
     config_path: Path | None = None,
@@ -182,7 +333,7 @@ def load_settings(
     env = os.environ if env is None else env
     path = find_config(config_path, timeline_path, env)
     file = read_config_file(path) if path else FileConfig()
-    key = env.get("HEYGEN_API_KEY", "").strip()
+    api_key, key_source = resolve_api_key(env)
     env_url = env.get("HEYGEN_API_URL", "").strip()
     api_url = env_url or file.api_url or DEFAULT_API_URL
     if not api_url.startswith(("http://", "https://")) or not urlsplit(api_url).hostname:
@@ -193,7 +344,7 @@ def load_settings(
     poll = _number(env, "OTIO_HEYGEN_POLL_INTERVAL", float)
     cache = env.get("OTIO_HEYGEN_ASSET_CACHE", "").strip()
     return Settings(
-        api_key=SecretStr(key) if key else None,
+        api_key=api_key,
         api_url=api_url.rstrip("/"),
         price_per_second=float(
             next(p for p in (price, file.price_per_second, DEFAULT_PRICE_PER_SECOND) if p is not None)
@@ -203,4 +354,5 @@ def load_settings(
         asset_cache=Path(cache).expanduser() if cache else None,
         file=file,
         config_path=path,
+        key_source=key_source,
     )

@@ -1,10 +1,11 @@
-"""Shared test isolation: no test sees the developer's key, API URL, config or asset cache."""
+"""Shared test isolation: no test sees the developer's key (env or key file), API URL, config or asset cache."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
 
+import platformdirs
 import pytest
 
 _ENV = (
@@ -24,6 +25,11 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.Temp
         monkeypatch.delenv(name, raising=False)
     cache = tmp_path_factory.mktemp("asset-cache") / "assets.sqlite"
     monkeypatch.setenv("OTIO_HEYGEN_ASSET_CACHE", str(cache))
+    # never read the developer's stored key: a key file path that does not exist, and (for code given an
+    # explicit env without OTIO_HEYGEN_KEY_FILE) a per-user config dir in a temp folder, on every platform
+    config_home = tmp_path_factory.mktemp("config-home")
+    monkeypatch.setenv("OTIO_HEYGEN_KEY_FILE", str(config_home / "no-key" / "heygen_api_key"))
+    monkeypatch.setattr(platformdirs, "user_config_path", lambda appname=None, *_, **__: config_home / (appname or ""))
     yield
 
 

@@ -1,22 +1,35 @@
 """Tests for otio_heygen.config: environment parsing, config file discovery and validation.
 
 Every test passes an explicit ``env`` mapping (never the real environment) and writes config
-files under ``tmp_path``; the current folder is moved there with ``monkeypatch.chdir``.
+and key files under ``tmp_path``; the current folder is moved there with ``monkeypatch.chdir``.
+The default key file location is a temp folder (``tests/conftest.py``).
 """
 
 from __future__ import annotations
 
+import os
+import stat
 from pathlib import Path
 
+import platformdirs
 import pytest
 
 from otio_heygen.config import (
     CONFIG_FILENAME,
     DEFAULT_API_URL,
     DEFAULT_PRICE_PER_SECOND,
+    KEY_FILENAME,
     FileConfig,
     Settings,
+    check_api_key,
+    default_key_file,
+    env_key_is_set,
+    key_file_path,
     load_settings,
+    read_key_file,
+    remove_key_file,
+    resolve_api_key,
+    write_key_file,
 )
 from otio_heygen.errors import ConfigError
 
@@ -317,3 +330,221 @@ def test_settings_is_frozen() -> None:
     assert isinstance(s, Settings)
     with pytest.raises(AttributeError):
         s.api_url = "http://x"  # type: ignore[misc]
+
+
+# ------------------------------------------------------------------------------------ API key file
+
+posix_only = pytest.mark.skipif(os.name != "posix", reason="file modes are POSIX")
+
+
+def key_file(tmp_path: Path, text: str = KEY + "\n", mode: int = 0o600) -> Path:
+    path = write(tmp_path / "keys" / "heygen_api_key", text)
+    path.chmod(mode)
+    return path
+
+
+def assert_secret_free(*texts: str) -> None:
+    for text in texts:
+        assert KEY not in text
+        assert KEY[5:-5] not in text  # not even a middle part of it
+
+
+def test_key_file_is_used_when_env_is_unset(tmp_path: Path) -> None:
+    path = key_file(tmp_path, f"\n  {KEY}  \r\n\n")
+    s = load_settings(env={"OTIO_HEYGEN_KEY_FILE": str(path)})
+    assert s.api_key is not None and s.api_key.get_secret_value() == KEY
+    assert s.key_source == f"file:{path}"
+    assert_secret_free(repr(s), str(s), repr(s.api_key), str(s.api_key), s.key_source)
+    assert str(path) in repr(s)
+
+
+def test_env_key_beats_the_key_file(tmp_path: Path) -> None:
+    path = key_file(tmp_path, "hg_from_file_0000000000000000\n")
+    s = load_settings(env={"HEYGEN_API_KEY": KEY, "OTIO_HEYGEN_KEY_FILE": str(path)})
+    assert s.api_key is not None and s.api_key.get_secret_value() == KEY
+    assert s.key_source == "env"
+    assert resolve_api_key({"HEYGEN_API_KEY": " ", "OTIO_HEYGEN_KEY_FILE": str(path)})[1] == f"file:{path}"
+
+
+def test_env_key_wins_even_over_an_unsafe_key_file(tmp_path: Path) -> None:
+    path = key_file(tmp_path, mode=0o644)
+    s = load_settings(env={"HEYGEN_API_KEY": KEY, "OTIO_HEYGEN_KEY_FILE": str(path)})
+    assert s.key_source == "env"
+
+
+@pytest.mark.parametrize("text", ["", "\n", "  \n\t\n"])
+def test_empty_key_file_is_no_key(tmp_path: Path, text: str) -> None:
+    path = key_file(tmp_path, text)
+    s = load_settings(env={"OTIO_HEYGEN_KEY_FILE": str(path)})
+    assert s.api_key is None and s.key_source is None
+    assert "unset" in repr(s)
+
+
+def test_missing_key_file_is_no_key(tmp_path: Path) -> None:
+    s = load_settings(env={"OTIO_HEYGEN_KEY_FILE": str(tmp_path / "nowhere" / "key")})
+    assert s.api_key is None and s.key_source is None
+
+
+def test_key_file_path_is_expanded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    path = key_file(tmp_path / "home")
+    env = {"OTIO_HEYGEN_KEY_FILE": "~/keys/heygen_api_key"}
+    assert key_file_path(env) == path
+    assert load_settings(env=env).key_source == f"file:{path}"
+
+
+def test_default_key_file_is_in_the_per_user_config_dir(tmp_path_factory: pytest.TempPathFactory) -> None:
+    # conftest points platformdirs' config dir into a temp folder: the developer's real key is never read
+    default = default_key_file()
+    assert default == platformdirs.user_config_path("otio-heygen") / KEY_FILENAME
+    assert default.is_relative_to(tmp_path_factory.getbasetemp())
+    assert key_file_path({}) == default and key_file_path({"OTIO_HEYGEN_KEY_FILE": "  "}) == default
+    assert load_settings(env={}).api_key is None
+    default.parent.mkdir(parents=True)
+    default.write_text(KEY, encoding="utf-8")
+    default.chmod(0o600)
+    s = load_settings(env={})
+    assert s.api_key is not None and s.api_key.get_secret_value() == KEY
+    assert s.key_source == f"file:{default}"
+
+
+def test_process_env_names_the_key_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = key_file(tmp_path)
+    monkeypatch.setenv("OTIO_HEYGEN_KEY_FILE", str(path))
+    assert key_file_path() == path
+    s = load_settings()
+    assert s.key_source == f"file:{path}"
+
+
+@posix_only
+@pytest.mark.parametrize("mode", [0o644, 0o640, 0o604, 0o660, 0o620, 0o602, 0o606, 0o700 | 0o004])
+def test_key_file_open_to_others_is_refused(tmp_path: Path, mode: int) -> None:
+    path = key_file(tmp_path, mode=mode)
+    with pytest.raises(ConfigError) as info:
+        load_settings(env={"OTIO_HEYGEN_KEY_FILE": str(path)})
+    line = info.value.one_line()
+    assert info.value.exit_code == 2
+    assert "\n" not in line
+    assert f"chmod 600 {path}" in line
+    assert f"{mode & 0o777:03o}" in line
+    assert_secret_free(line, repr(info.value), str(info.value.args))
+
+
+@posix_only
+@pytest.mark.parametrize("mode", [0o600, 0o400, 0o700])
+def test_private_key_file_modes_are_accepted(tmp_path: Path, mode: int) -> None:
+    path = key_file(tmp_path, mode=mode)
+    s = load_settings(env={"OTIO_HEYGEN_KEY_FILE": str(path)})
+    assert s.api_key is not None and s.api_key.get_secret_value() == KEY
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        (f"{KEY} {KEY}\n", "spaces"),
+        (f"{KEY}\n{KEY}\n", "line breaks"),
+        (f"{KEY}\x00\n", "unusual"),
+        (f"{KEY}é\n", "unusual"),
+    ],
+)
+def test_bad_key_in_file_is_refused_without_showing_it(tmp_path: Path, text: str, problem: str) -> None:
+    path = key_file(tmp_path, text)
+    with pytest.raises(ConfigError) as info:
+        load_settings(env={"OTIO_HEYGEN_KEY_FILE": str(path)})
+    line = info.value.one_line()
+    assert str(path) in line and "spaces, line breaks or unusual characters" in line
+    assert_secret_free(line, repr(info.value), str(info.value.args))
+
+
+@pytest.mark.parametrize("raw", [f"{KEY} x", f"{KEY}\nx", f"x\t{KEY}"])
+def test_bad_key_in_env_is_refused_without_showing_it(raw: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_settings(env={"HEYGEN_API_KEY": raw})
+    line = info.value.one_line()
+    assert "HEYGEN_API_KEY" in line and info.value.exit_code == 2
+    assert_secret_free(line, repr(info.value))
+
+
+def test_key_file_that_is_a_folder_or_not_text_or_huge(tmp_path: Path) -> None:
+    folder = tmp_path / "afolder"
+    folder.mkdir(mode=0o700)
+    with pytest.raises(ConfigError, match="not a regular file") as info:
+        load_settings(env={"OTIO_HEYGEN_KEY_FILE": str(folder)})
+    assert str(folder) in info.value.one_line()
+    binary = tmp_path / "binary"
+    binary.write_bytes(b"\xff\xfe" + KEY.encode())
+    binary.chmod(0o600)
+    with pytest.raises(ConfigError, match="not text"):
+        read_key_file(binary)
+    huge = key_file(tmp_path, KEY * 1000)
+    with pytest.raises(ConfigError, match="too large") as info:
+        read_key_file(huge)
+    assert_secret_free(info.value.one_line())
+
+
+@posix_only
+def test_key_file_that_is_a_pipe_is_refused_without_blocking(tmp_path: Path) -> None:
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo, 0o600)
+    with pytest.raises(ConfigError, match="not a regular file"):
+        read_key_file(fifo)
+
+
+def _stray_files(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir() if p.name != "heygen_api_key")
+
+
+def test_write_key_file_creates_a_private_file_and_folder(tmp_path: Path) -> None:
+    path = tmp_path / "new" / "deeper" / "heygen_api_key"
+    write_key_file(path, f"  {KEY}\n")
+    assert path.read_text(encoding="utf-8") == KEY + "\n"
+    if os.name == "posix":
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600
+        assert stat.S_IMODE(path.parent.stat().st_mode) & 0o077 == 0
+    assert _stray_files(path.parent) == []
+    assert read_key_file(path) is not None
+
+
+def test_write_key_file_replaces_atomically(tmp_path: Path) -> None:
+    path = key_file(tmp_path, "hg_old_key_000000000000\n")
+    before = path.parent / "hardlink-to-old"
+    os.link(path, before)  # an in-place rewrite would change this too; a rename leaves it alone
+    write_key_file(path, KEY)
+    assert path.read_text(encoding="utf-8") == KEY + "\n"
+    assert before.read_text(encoding="utf-8") == "hg_old_key_000000000000\n"
+    assert not os.path.samefile(path, before)
+    assert _stray_files(path.parent) == ["hardlink-to-old"]
+
+
+def test_write_key_file_failure_leaves_no_temp_file(tmp_path: Path) -> None:
+    target = tmp_path / "keys" / "heygen_api_key"
+    target.mkdir(parents=True)  # os.replace onto a folder fails after the temp file is written
+    with pytest.raises(ConfigError, match="cannot write API key file") as info:
+        write_key_file(target, KEY)
+    assert sorted(p.name for p in target.parent.iterdir()) == ["heygen_api_key"]
+    assert_secret_free(info.value.one_line())
+    blocker = write(tmp_path / "file-not-folder", "x")
+    with pytest.raises(ConfigError, match="cannot write API key file"):
+        write_key_file(blocker / "heygen_api_key", KEY)
+
+
+@pytest.mark.parametrize("bad", ["", "  \n", f"{KEY}\n{KEY}", f"{KEY} {KEY}"])
+def test_write_key_file_refuses_bad_keys(tmp_path: Path, bad: str) -> None:
+    path = tmp_path / "heygen_api_key"
+    with pytest.raises(ConfigError) as info:
+        write_key_file(path, bad)
+    assert not path.exists()
+    assert_secret_free(info.value.one_line())
+
+
+def test_remove_key_file(tmp_path: Path) -> None:
+    path = key_file(tmp_path)
+    assert remove_key_file(path) is True
+    assert not path.exists()
+    assert remove_key_file(path) is False
+
+
+def test_check_api_key() -> None:
+    assert check_api_key(f" {KEY}\r\n", "x") == KEY
+    assert check_api_key(" \t", "x") is None
+    assert env_key_is_set({"HEYGEN_API_KEY": KEY}) and not env_key_is_set({"HEYGEN_API_KEY": "  "})
