@@ -308,12 +308,13 @@ def settle_edl(timeline: otio.schema.Timeline, first_record: str, rate: float) -
                 if match and (match.group(2), pos) not in seen:
                     seen.add((match.group(2), pos))
                     color = match.group(1).upper()
+                    note = str(comment)[: match.start()].strip().lstrip("*").strip()  # Resolve: note before |C:
                     timeline.tracks.markers.append(
                         otio.schema.Marker(
                             name=match.group(2),
                             marked_range=TR(RT(pos, rate), RT(int(match.group(3)), rate)),
                             color=color if hasattr(otio.schema.MarkerColor, color) else "RED",
-                            metadata={"Resolve_OTIO": {"Color": match.group(1), "Note": "", "Keywords": []}},
+                            metadata={"Resolve_OTIO": {"Color": match.group(1), "Note": note, "Keywords": []}},
                         )
                     )
             pos += float(item.duration().value)

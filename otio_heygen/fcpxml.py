@@ -13,6 +13,7 @@ the overlapping clip, so every kept marker stays frame-exact.
 
 from __future__ import annotations
 
+import copy
 import xml.etree.ElementTree as ET
 from fractions import Fraction
 
@@ -26,6 +27,49 @@ TR = otio.opentime.TimeRange
 
 _ITEMS = {"asset-clip", "clip", "ref-clip", "gap", "video", "audio", "title", "mc-clip", "sync-clip"}
 _MARKERS = {"marker", "chapter-marker"}
+
+
+_ONE_FRAME = Fraction(1001, 24000)  # the longest single frame of a common rate (23.976)
+
+
+def _active(elem: ET.Element) -> ET.Element | None:
+    """The element that plays: an ``audition``'s first (active) pick, placed where the audition is."""
+    if elem.tag != "audition":
+        return elem
+    pick = next((c for c in elem if c.tag in _ITEMS), None)
+    if pick is None:
+        return None
+    pick = copy.copy(pick)
+    for key in ("offset", "lane"):
+        if elem.get(key) is not None:
+            pick.set(key, elem.get(key, ""))
+    return pick
+
+
+_NTSC = {
+    "23.98": Fraction(24000, 1001),
+    "29.97": Fraction(30000, 1001),
+    "47.95": Fraction(48000, 1001),
+    "59.94": Fraction(60000, 1001),
+}
+
+
+def _conform_scalar(elem: ET.Element, rate: Fraction) -> Fraction:
+    """Speed of a clip whose media Final Cut conforms to the sequence rate (25 fps media played frame for
+    frame at 23.976 runs at 23.976/25): its ``start`` and markers are media time. 1 when not conformed;
+    rates far apart (23.98 media in a 60 fps project) are frame-sampled, not conformed."""
+    conform = elem.find("conform-rate")
+    if conform is None or conform.get("scaleEnabled", "1") == "0":
+        return Fraction(1)
+    text = (conform.get("srcFrameRate") or "").strip()
+    try:
+        src = _NTSC.get(text) or Fraction(text)
+    except (ValueError, ZeroDivisionError):
+        return Fraction(1)
+    if src <= 0:
+        return Fraction(1)
+    ratio = rate / src
+    return ratio if abs(ratio - 1) < Fraction(1, 20) else Fraction(1)
 
 
 def _sec(value: str | None) -> Fraction:
@@ -74,8 +118,9 @@ class _Fcpx:
 
     def spine(self, spine: ET.Element, shift: Fraction, lane: int, lanes: _Lanes, rate: Fraction) -> None:
         """``shift`` maps the spine's local time to container time: container = local + shift."""
-        for elem in spine:
-            if elem.tag in _ITEMS:
+        for child in spine:
+            elem = _active(child)
+            if elem is not None and elem.tag in _ITEMS:
                 self.place(elem, shift, lane, lanes, rate)
 
     def place(self, elem: ET.Element, shift: Fraction, lane: int, lanes: _Lanes, rate: Fraction) -> None:
@@ -84,7 +129,10 @@ class _Fcpx:
         local_shift = pos - start  # element local time -> container time
         item = self.item(elem, start, dur, rate)
         lanes.setdefault(lane, []).append((pos, dur, item))
-        for sub in elem:
+        for child in elem:
+            sub = _active(child)
+            if sub is None:
+                continue
             sub_lane = sub.get("lane")
             if sub.tag in _ITEMS and sub_lane is not None:
                 self.place(sub, local_shift, lane + int(sub_lane), lanes, rate)
@@ -111,9 +159,13 @@ class _Fcpx:
             obj = otio.schema.Clip(
                 name=name, media_reference=self.reference(elem, rate), source_range=_range(start, dur, rate)
             )
+            scalar = _conform_scalar(elem, rate)
+            if scalar != 1:
+                obj.effects.append(otio.schema.LinearTimeWarp(name="conform-rate", time_scalar=float(scalar)))
         for m, at in self.markers(elem, Fraction(0)):
             m_start = (_sec(m.get("start")) + at - zero) * rate
-            m_dur = _sec(m.get("duration")) * rate
+            # Final Cut markers are points whose duration is one frame of the clip's media rate
+            m_dur = _sec(m.get("duration")) * rate if _sec(m.get("duration")) > _ONE_FRAME else Fraction(0)
             completed = m.get("completed")
             color = {"1": "GREEN", "0": "RED"}.get(completed or "", "PURPLE")
             note = m.get("note", "")

@@ -127,6 +127,7 @@ class _Collector:
         self.prefix = prefix.lower()
         self.raws: list[_Raw] = []
         self.warnings: list[str] = []
+        self.hidden = 0  # markers outside the visible part of their clip
         self.timeline = timeline
 
     # -- helpers
@@ -240,10 +241,13 @@ class _Collector:
         # internal time t -> place + (t - s0) * inner, where inner = timeline frames per internal frame
         inner = (span / dur if dur else 1.0) / k
         seen = (max(window[0], place), min(window[1], place + span))
+        media_start = _fcp_media_start(item) if item.markers and kind == "clip" else None
         for m in item.markers:
             ms, md = self.f(m.marked_range.start_time), self.f(m.marked_range.duration)
+            if media_start is not None and "fcp_xml" in m.metadata:
+                ms = self.f(_fcp_marker_start(m.marked_range.start_time, media_start))
             if "cmx_3600" in m.metadata and kind == "clip":
-                self.add(m, self._record_frame(ms), md, "clip", label, track)
+                self.add(m, self._record_frame(ms, item), md, "clip", label, track)
                 continue
             a, b = place + (ms - s0) * inner, place + (ms + md - s0) * inner
             self.place(m, min(a, b), abs(b - a) if md > 0 else 0.0, seen, "clip", label, track)
@@ -265,10 +269,17 @@ class _Collector:
             if b - a > eps:
                 self.add(m, a, b - a, kind, origin, track)
                 return
-        self.warnings.append(f"marker '{m.name}' on {origin} is outside its visible part on the timeline: ignored")
+        self.hidden += 1
+        who = m.name or _title(marker_info(m)[0]) or "(unnamed)"
+        self.warnings.append(f"marker '{who}' on {origin} is outside its visible part on the timeline: ignored")
 
-    def _record_frame(self, value: float) -> float:
-        """CMX3600 locators hold the record timecode as a frame count."""
+    def _record_frame(self, value: float, item: Any) -> float:
+        """CMX3600 locators hold the record timecode as a frame count. The adapter keeps the record start of
+        the first event as the track's negative source start (also in .otio files saved from an EDL read)."""
+        parent = item.parent()
+        rng = getattr(parent, "source_range", None) if isinstance(parent, otio.schema.Track) else None
+        if rng is not None and rng.start_time.value < 0:
+            return value + self.f(rng.start_time)
         if self.timeline.global_start_time is not None:
             return value - self.start
         hour = round(self.rate) * 3600
@@ -276,6 +287,30 @@ class _Collector:
 
     def _tc(self, frame: int) -> str:
         return frame_label(frame, self.start, self.rate)
+
+
+def _fcp_media_start(clip: Any) -> otio.opentime.TimeRange | None:
+    """The media range whose timecode otio-fcp-adapter added to an FCP7/Premiere clip's source range but
+    not to its markers (their ``<in>`` counts from the media's first frame, like the clip's): None when
+    there is no timecode to add."""
+    if "fcp_xml" not in clip.metadata:
+        return None
+    available = getattr(clip.media_reference, "available_range", None)
+    if available is None or available.start_time.value == 0:
+        return None
+    return available
+
+
+def _fcp_marker_start(start: otio.opentime.RationalTime, media: Any) -> otio.opentime.RationalTime:
+    """A clip marker of FCP7 XML in the clip's source time. Premiere counts it from the media's first
+    frame; XML written by OTIO itself already holds source time - recognised by the Premiere reading
+    falling past the end of the media while the plain one lies inside it."""
+    media_start = media.start_time.value_rescaled_to(start)
+    media_end = media_start + media.duration.value_rescaled_to(start)
+    shifted = start.value + media_start
+    if shifted >= media_end and media.duration.value > 0 and media_start <= start.value < media_end:
+        return start
+    return otio.opentime.RationalTime(shifted, start.rate)
 
 
 def _time_scalar(item: Any) -> float | None:
@@ -338,7 +373,18 @@ def _describe(raws: list[_Raw]) -> str:
     return "found " + ", ".join(parts)
 
 
-def _no_sections(timeline: otio.schema.Timeline, raws: list[_Raw], sel: MarkerSelection) -> NoSectionsError:
+def _contents(timeline: otio.schema.Timeline) -> str:
+    """What the timeline holds, for a message: '12 clips on 3 tracks'."""
+    tracks = clips = 0
+    for track in timeline.find_children(descended_from_type=otio.schema.Track):
+        tracks += 1
+        clips += sum(isinstance(item, otio.schema.Clip) for item in track)
+    return f"{clips} clip{'s' if clips != 1 else ''} on {tracks} track{'s' if tracks != 1 else ''}"
+
+
+def _no_sections(
+    timeline: otio.schema.Timeline, raws: list[_Raw], sel: MarkerSelection, hidden: int = 0
+) -> NoSectionsError:
     where = f"'{timeline.name}'" if timeline.name else "the timeline"
     filters = []
     if sel.colors:
@@ -348,6 +394,10 @@ def _no_sections(timeline: otio.schema.Timeline, raws: list[_Raw], sel: MarkerSe
     if sel.tracks:
         filters.append("track " + "/".join(sel.tracks))
     found = _describe(raws)
+    if not raws and hidden:
+        found = f"found {hidden} marker{'s' if hidden != 1 else ''}, none inside the visible part of its clip"
+    if not raws:
+        found += f" ({_contents(timeline)})"
     if raws and filters:
         found += " but none matched " + " and ".join(filters)
         colors = sorted({r.found.color for r in raws if r.found.color})
@@ -381,7 +431,7 @@ def find_sections(
         seen.add(key)
         picked.append(raw)
     if not picked:
-        raise _no_sections(timeline, c.raws, selection)
+        raise _no_sections(timeline, c.raws, selection, c.hidden)
 
     def tc(frame: int) -> str:
         return frame_label(frame, start0, rate)
@@ -396,15 +446,24 @@ def find_sections(
             stop = r.found.start_frame + r.found.duration_frames
             reach.append(max(stop, reach[-1]) if reach else stop)
     spans: list[tuple[_Raw, int, int]] = []
+    point_frames: set[int] = set()
     for i, raw in enumerate(picked):
         f = raw.found
         if f.duration_frames > 1:
             spans.append((raw, f.start_frame, f.start_frame + f.duration_frames))
             continue
-        before = bisect.bisect_left(range_starts, f.start_frame)  # ranged markers starting earlier
+        label = f.name.strip() or _title(f.text) or "(unnamed)"
+        before = bisect.bisect_right(range_starts, f.start_frame)  # ranged markers starting at or before it
         if before and reach[before - 1] > f.start_frame:
-            warnings.append(f"marker '{f.name}' at {tc(f.start_frame)} lies inside another section: ignored as a note")
+            warnings.append(f"marker '{label}' at {tc(f.start_frame)} lies inside another section: ignored as a note")
             continue
+        if f.start_frame in point_frames:  # e.g. a Kdenlive guide and a clip marker on the same frame
+            warnings.append(
+                f"marker '{label}' ({f.origin}) at {tc(f.start_frame)} is on the same frame as another section "
+                f"start: ignored as a note"
+            )
+            continue
+        point_frames.add(f.start_frame)
         j = i + 1
         while j < len(picked) and picked[j].found.start_frame <= f.start_frame:
             j += 1

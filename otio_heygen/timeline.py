@@ -187,7 +187,10 @@ def _read_json_otio(path: Path, text: str) -> Any:
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise _format_error(path, f"not valid OTIO JSON ({exc.msg} at line {exc.lineno})") from exc
+        try:  # OTIO's JSON also allows the bare constants Inf / -Inf (RapidJSON), Python's does not
+            data = json.loads(_python_constants(text))
+        except json.JSONDecodeError:
+            raise _format_error(path, f"not valid OTIO JSON ({exc.msg} at line {exc.lineno})") from exc
     if not isinstance(data, dict) or "OTIO_SCHEMA" not in data:
         raise _format_error(path, "JSON without an OTIO_SCHEMA (not an OpenTimelineIO file)")
     if "Marker.3" in text:
@@ -204,6 +207,22 @@ def _read_json_otio(path: Path, text: str) -> Any:
             newer = sorted(f"{n}.{v}" for n, v in found if n in known and int(v) > known[n])
             why += f" - it was written by a newer OpenTimelineIO ({', '.join(newer[:8]) or 'newer schemas'})"
         raise _format_error(path, why) from exc
+
+
+_JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
+_BARE_INF = re.compile(r"\bInf\b")
+
+
+def _python_constants(text: str) -> str:
+    """``Inf`` outside JSON strings as Python's ``Infinity`` (which OTIO reads too)."""
+    parts: list[str] = []
+    pos = 0
+    for string in _JSON_STRING.finditer(text):
+        parts.append(_BARE_INF.sub("Infinity", text[pos : string.start()]))
+        parts.append(string.group())
+        pos = string.end()
+    parts.append(_BARE_INF.sub("Infinity", text[pos:]))
+    return "".join(parts)
 
 
 def _read_otioz(path: Path) -> Any:
@@ -255,8 +274,16 @@ def _read_fcpxml(path: Path, raw: bytes) -> Any:
 
 
 def _read_with_adapter(path: Path, adapter: str) -> Any:
+    # AAF: keep Avid's markers on their own event tracks at sequence time; attaching them to clips
+    # misplaces markers of tracks the AAF does not carry (a marker on the TC track lands on a clip)
+    options: dict[str, Any] = {"attach_markers": False} if adapter == "AAF" else {}
     try:
-        return otio.adapters.read_from_file(str(path), adapter_name=adapter)
+        try:
+            return otio.adapters.read_from_file(str(path), adapter_name=adapter, **options)
+        except TypeError:
+            if not options:
+                raise
+            return otio.adapters.read_from_file(str(path), adapter_name=adapter)
     except Exception as exc:
         raise _format_error(path, f"the {adapter} reader failed ({_short(exc)})") from exc
 
@@ -320,4 +347,22 @@ def read_timeline(path: Path, *, edl_rate: float | None = None) -> otio.schema.T
     if timeline is None:
         what = type(result).__name__
         raise _format_error(path, f"it holds a {what} with no timeline in it")
+    if suffix == ".aaf":
+        _event_tracks_to_ruler(timeline)
     return timeline
+
+
+def _event_tracks_to_ruler(timeline: otio.schema.Timeline) -> None:
+    """Avid's sequence markers arrive on extra tracks of kind 'AAF_Descriptive Metadata' (one per marked
+    track): they become timeline markers, and the empty tracks go (NLEs would show them as tracks)."""
+    for track in list(timeline.tracks):
+        if (
+            not isinstance(track, otio.schema.Track)
+            or track.kind in (otio.schema.TrackKind.Video, otio.schema.TrackKind.Audio)
+            or track.source_range is not None
+            or any(not isinstance(item, otio.schema.Gap) for item in track)
+        ):
+            continue
+        for marker in track.markers:
+            timeline.tracks.markers.append(marker.clone())
+        timeline.tracks.remove(track)
