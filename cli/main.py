@@ -93,7 +93,14 @@ def main(argv: list[str] | None = None) -> int:
         click.echo("otio-heygen: interrupted", err=True)
         return 130
     except click.ClickException as exc:
-        click.echo(f"otio-heygen: error: {exc.format_message()}", err=True)
+        message = exc.format_message()
+        if type(exc).__name__ == "NoArgsIsHelpError":  # click >= 8.2, a bare command: its help as click shows it
+            click.echo(message, err=True)
+            return 2
+        ctx = getattr(exc, "ctx", None)
+        if isinstance(exc, click.UsageError) and ctx is not None:
+            message += f" (see `{ctx.command_path} --help`)"
+        click.echo(f"otio-heygen: error: {message}", err=True)
         return 2
     except KeyboardInterrupt:
         click.echo("otio-heygen: interrupted - run the same command again to resume", err=True)

@@ -7,6 +7,7 @@ stdout carries only JSON (one object per line for ``render``) and nothing else.
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 from types import TracebackType
@@ -65,6 +66,17 @@ def print_plan_table(plan: Plan, timeline: Path) -> None:
         console.print(f"[yellow]warning:[/yellow] {warning}", highlight=False)
 
 
+def _stdout_gone() -> None:
+    """Whoever read stdout went away (``| head -1``): send the rest to the null device so the run
+    goes on and exits with the code its renders deserve (no EPIPE error, no flush traceback)."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):
+        pass
+
+
 class EventPrinter:
     """The ``on_event`` sink for ``render``: JSON lines with ``--json``, else notices and warnings
     as lines on stderr plus the live progress view when stderr is a terminal."""
@@ -87,10 +99,20 @@ class EventPrinter:
             prefix = "warning: " if event.get("event") == "warning" else ""
             click.echo(f"otio-heygen: {prefix}{event.get('message')}", err=True)
             return
-        self._sink(event)
+        try:
+            self._sink(event)
+        except BrokenPipeError:
+            _stdout_gone()
 
 
 def print_summary(summary: RunSummary, *, as_json: bool) -> None:
+    try:
+        _print_summary(summary, as_json=as_json)
+    except BrokenPipeError:
+        _stdout_gone()
+
+
+def _print_summary(summary: RunSummary, *, as_json: bool) -> None:
     if as_json:
         payload = {
             "event": "result",
@@ -104,6 +126,7 @@ def print_summary(summary: RunSummary, *, as_json: bool) -> None:
             "clips": summary.clips,
         }
         sys.stdout.write(json.dumps(payload, default=str) + "\n")
+        sys.stdout.flush()
         return
     click.echo(
         f"wrote {summary.output_path} ({len(summary.clips)} clip(s) on the new track; media in {summary.media_dir}); "

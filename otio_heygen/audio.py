@@ -209,7 +209,8 @@ def locate_song(
         info = probe_media(path)
         if not info.has_audio:
             raise MediaError(f"{path} has no audio stream", hint="pass a song file to --audio")
-        frames = max(1, math.floor(Fraction(info.duration_seconds) * _rate_fraction(the_rate)))
+        seconds = _audio_seconds(path) or info.duration_seconds  # the sound, not a longer picture
+        frames = max(1, math.floor(Fraction(seconds) * _rate_fraction(the_rate)))
         return SongLayout((SongClip(path, 0, frames, 0.0),), the_rate, frames, None)
 
     track = _pick_track(timeline, drive_track)
@@ -255,7 +256,8 @@ def _open(path: Path) -> Any:
     try:
         return av.open(str(path))
     except (av.FFmpegError, OSError, ValueError) as exc:
-        raise MediaError(f"Cannot read media file {path}: {exc}", hint=_BAD) from exc
+        reason = getattr(exc, "strerror", None) or str(exc)  # FFmpeg's words, without errno and path
+        raise MediaError(f"Cannot read media file {path}: {reason}", hint=_BAD) from exc
 
 
 def probe_media(path: Path) -> MediaInfo:
@@ -302,6 +304,15 @@ def _decode_frames(path: Path, sample_rate: int | None, fmt: str, layout: str | 
             raise MediaError(f"Cannot decode audio of {path}: {exc}", hint=_BAD) from exc
 
 
+def _audio_seconds(path: Path) -> float | None:
+    """Duration of the first audio stream as its container states it (None when it does not)."""
+    with _open(path) as container:
+        stream = container.streams.audio[0] if container.streams.audio else None
+        if stream is None or not stream.duration or stream.time_base is None:
+            return None
+        return float(stream.duration * stream.time_base)
+
+
 def _audio_params(path: Path) -> tuple[int, int, float]:
     with _open(path) as container:
         if not container.streams.audio:
@@ -323,6 +334,21 @@ class SongAudio:
         self._pcm: dict[Path, np.ndarray] = {
             path: self._decode(path, duration) for path, (_, _, duration) in params.items()
         }
+        self._check_complete()
+
+    def _check_complete(self) -> None:
+        """A file whose audio stops well before the part the timeline uses is damaged (an interrupted
+        copy or download): refuse it rather than render silent sections."""
+        rate, sr = self.layout.rate, self.sample_rate
+        for clip in self.layout.clips:
+            needed = math.floor(clip.source_start_seconds * sr + 0.5) + frame_to_sample(clip.duration_frames, rate, sr)
+            have = self._pcm[clip.path].shape[1]
+            if needed - have > max(sr, 0.05 * needed):  # > 1 s and > 5% short (VBR/priming stay well inside)
+                raise MediaError(
+                    f"{clip.path} is truncated or damaged: it holds {have / sr:.1f} s of audio but the timeline "
+                    f"uses it up to {needed / sr:.1f} s",
+                    hint="copy or export the song again",
+                )
 
     def _decode(self, path: Path, duration: float) -> np.ndarray:
         DECODE_COUNTS[path] += 1

@@ -20,7 +20,6 @@ from otio_heygen.config import Settings, load_settings
 from otio_heygen.conform import conform
 from otio_heygen.errors import (
     ConfigError,
-    InputError,
     MediaError,
     NoSectionsError,
     OtioHeygenError,
@@ -29,16 +28,17 @@ from otio_heygen.errors import (
 )
 from otio_heygen.formats import guess_render_format
 from otio_heygen.heygen.backend import make_heygen_backend
+from otio_heygen.heygen.errors import AuthenticationError
 from otio_heygen.journal import Journal
 from otio_heygen.markers import MarkerSelection, find_sections
 from otio_heygen.photo import file_digest, inspect_photo
-from otio_heygen.plan import Plan, build_plan, rekey, resolve_section_settings
-from otio_heygen.plan_types import ClipResult, Job
+from otio_heygen.plan import Plan, build_plan, check_regenerate, rekey, resolve_section_settings, select_only
+from otio_heygen.plan_types import ClipResult, Job, SectionSettings
 from otio_heygen.runner import RunOptions, estimate_pending_cost, plan_regenerations, run_jobs
 from otio_heygen.sections import Section
 from otio_heygen.sync import MIN_CONFIDENCE, check_clip_sync
 from otio_heygen.timeline import read_timeline, timeline_rate, timeline_start_frame
-from otio_heygen.writer import check_output_path, media_url, url_style_for, write_timeline
+from otio_heygen.writer import check_output_path, check_schema_versions, media_url, url_style_for, write_timeline
 
 __all__ = [
     "PlanOptions",
@@ -124,6 +124,10 @@ class PreparedRun:
     settings: Settings
     song: SongAudio | None
     layout: SongLayout | None
+    found: tuple[Section, ...] = ()
+    """Every section the markers make, before ``--only``."""
+    left_out: tuple[Job, ...] = ()
+    """Jobs of the sections ``--only`` leaves out (render only): their finished clips stay in the output."""
 
 
 def _cli_settings(options: PlanOptions) -> dict[str, Any]:
@@ -136,19 +140,6 @@ def _cli_settings(options: PlanOptions) -> dict[str, Any]:
         "fit": None,
         "takes": str(options.takes) if options.takes is not None else None,
     }
-
-
-def _select_only(sections: tuple[Section, ...], only: tuple[str, ...]) -> tuple[Section, ...]:
-    if not only:
-        return sections
-    wanted = {name.casefold() for name in only}
-    chosen = tuple(s for s in sections if s.name.casefold() in wanted or s.slug.casefold() in wanted)
-    known = {s.name.casefold() for s in sections} | {s.slug.casefold() for s in sections}
-    missing = sorted(n for n in only if n.casefold() not in known)
-    if missing:
-        names = ", ".join(s.name for s in sections)
-        raise InputError(f"--only {missing[0]!r} matches no section; the sections are: {names}")
-    return chosen
 
 
 def prepare(
@@ -182,7 +173,7 @@ def prepare(
     )
     scan = find_sections(timeline, selection, song_end_frame=layout.end_frame if layout else None)
     warnings.extend(scan.warnings)
-    sections = _select_only(scan.sections, options.only)
+    sections = select_only(scan.sections, options.only)
 
     guessed_res, guessed_aspect = guess_render_format(timeline)
     guessed = {"resolution": guessed_res, "aspect": guessed_aspect}
@@ -218,7 +209,14 @@ def prepare(
         warnings.extend(info.warnings())
         photo_digests[conf.image] = file_digest(conf.image)
 
-    song = SongAudio(layout) if layout is not None else None
+    song: SongAudio | None = None
+    if layout is not None:
+        try:
+            song = SongAudio(layout)
+        except MediaError as exc:
+            if for_render:
+                raise
+            warnings.append(exc.one_line())
     audio_digests: dict[tuple[int, int], str] = {}
     if song is not None:
         for section, conf in zip(sections, per_section, strict=True):
@@ -233,10 +231,40 @@ def prepare(
         photo_digests=photo_digests, audio_digests=audio_digests, warnings=warnings,
         timecode_start=timeline_start_frame(timeline),
     )
+    left_out: tuple[Job, ...] = ()
+    if for_render and options.only and song is not None:
+        left_out = _left_out_jobs(scan.sections, sections, options, settings, song, rate=rate,
+                                  timeline_dir=timeline_dir, guessed=guessed)
     return PreparedRun(
         timeline_path=timeline_path, timeline=timeline, rate=rate, start_frame=timeline_start_frame(timeline),
-        plan=plan, settings=settings, song=song, layout=layout,
+        plan=plan, settings=settings, song=song, layout=layout, found=scan.sections, left_out=left_out,
     )
+
+
+def _left_out_jobs(
+    found: tuple[Section, ...], chosen: tuple[Section, ...], options: PlanOptions, settings: Settings,
+    song: SongAudio, *, rate: float, timeline_dir: Path, guessed: dict[str, str | None],
+) -> tuple[Job, ...]:
+    """The jobs of the sections ``--only`` leaves out, keyed as in a full run, so that their finished
+    clips (found in the journal, never rendered here) stay on the output timeline."""
+    usable: list[tuple[Section, SectionSettings]] = []
+    photos: dict[Path, str] = {}
+    audios: dict[tuple[int, int], str] = {}
+    for section in found:
+        try:
+            conf = resolve_section_settings(section, cli=_cli_settings(options), file=settings.file,
+                                            timeline_dir=timeline_dir, config_dir=settings.config_dir, guessed=guessed)
+            if conf.image is not None and conf.image not in photos:
+                photos[conf.image] = file_digest(conf.image)
+        except (OtioHeygenError, OSError):
+            continue  # such a section has no finished clip to keep
+        a, b = max(0, section.start_frame - options.handles), section.end_frame + options.handles
+        audios[(a, b)] = song.slice_digest(a, b)
+        usable.append((section, conf))
+    full = build_plan([s for s, _ in usable], [c for _, c in usable], rate=rate, handles=options.handles,
+                      price_per_second=settings.price_per_second, photo_digests=photos, audio_digests=audios)
+    chosen_ids = {s.index for s in chosen}
+    return tuple(job for job in full.jobs if job.section.index not in chosen_ids)
 
 
 def plan_timeline(timeline_path: Path, options: PlanOptions, *, env: Mapping[str, str] | None = None) -> Plan:
@@ -277,6 +305,8 @@ def _warn_if_over_balance(
         return  # preview, nothing to pay, or the budget check will refuse the run anyway
     try:
         balance = account().balance
+    except AuthenticationError as exc:  # a wrong key: every render would fail, stop before any upload
+        raise ConfigError(exc.message, hint=exc.hint or "check HEYGEN_API_KEY") from exc
     except OtioHeygenError as exc:
         notice(f"could not read the HeyGen balance ({exc.one_line()}); continuing")
         return
@@ -309,11 +339,15 @@ def _preflight_write(prepared: PreparedRun, output_path: Path, media_dir: Path, 
 
 
 def _make_output_folder(output_path: Path) -> None:
-    folder = output_path.expanduser().resolve().parent
-    if folder.exists():
+    """Create the output's folder like ``mkdir -p`` (the path as given: ``new/../out`` makes both)."""
+    folder = output_path.expanduser().parent
+    if folder.exists() and not folder.is_dir():
+        raise OutputPathError(f"the output folder {folder} is a file, not a folder",
+                              hint="choose another -o path")
+    if folder.is_dir():
         return
     try:
-        folder.mkdir(parents=True)
+        folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise OutputPathError(f"cannot create the output folder {folder}: {exc.strerror}",
                               hint="choose an output folder you can write to") from exc
@@ -339,8 +373,10 @@ def render_timeline(
         read_timeline(timeline_path)  # raises the one clear "not found" error
     _make_output_folder(output_path)
     check_output_path(output_path, timeline_path)
+    check_schema_versions(output_path, options.schema_version)
     prepared = prepare(timeline_path, options, for_render=True, env=env)
     plan = prepared.plan
+    check_regenerate(options.regenerate, prepared.found, plan.jobs, options.only)
     if not plan.jobs:
         raise NoSectionsError(f"every section of {timeline_path.name} is skipped - nothing to render")
     song = prepared.song
@@ -367,6 +403,7 @@ def render_timeline(
             return rekey(job, take, photo_digest=photo, audio_digest=audio)
 
         jobs = plan_regenerations(plan.jobs, journal, options.regenerate, rekey_job)
+        kept = plan_regenerations(prepared.left_out, journal, (), rekey_job)
 
         def prepare_audio(job: Job) -> Path:
             samples = song.cut(job.audio_start_frame, job.audio_end_frame)
@@ -397,7 +434,7 @@ def render_timeline(
         )
         report = run_jobs(
             jobs, backend=backend, journal=journal, prepare_audio=prepare_audio, finish_clip=finish_clip,
-            media_dir=media_dir, options=run_options, on_event=on_event, sleep=sleep, clock=clock,
+            media_dir=media_dir, options=run_options, on_event=on_event, sleep=sleep, clock=clock, keep=kept,
         )
 
     style = url_style_for(output_path)

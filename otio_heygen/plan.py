@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, cast
 
 from otio_heygen.config import FileConfig, LookSettings
-from otio_heygen.errors import SectionError
+from otio_heygen.errors import InputError, SectionError
 from otio_heygen.plan_types import AspectRatio, Expressiveness, Fit, Job, Resolution, SectionSettings
 from otio_heygen.sections import Section
 
@@ -30,11 +30,13 @@ __all__ = [
     "Plan",
     "build_plan",
     "canonical_json",
+    "check_regenerate",
     "content_hash",
     "job_key",
     "normalise_setting",
     "rekey",
     "resolve_section_settings",
+    "select_only",
 ]
 
 KEY_VERSION = 1
@@ -292,3 +294,35 @@ def build_plan(
         skipped=tuple(skipped),
         timecode_start=timecode_start,
     )
+
+
+def select_only(sections: tuple[Section, ...], only: tuple[str, ...]) -> tuple[Section, ...]:
+    """The sections named by ``--only`` (name or slug, any case); InputError for an unknown name."""
+    if not only:
+        return sections
+    wanted = {name.casefold() for name in only}
+    chosen = tuple(s for s in sections if s.name.casefold() in wanted or s.slug.casefold() in wanted)
+    known = {s.name.casefold() for s in sections} | {s.slug.casefold() for s in sections}
+    missing = sorted(n for n in only if n.casefold() not in known)
+    if missing:
+        names = ", ".join(s.name for s in sections)
+        raise InputError(f"--only {missing[0]!r} matches no section; the sections are: {names}")
+    return chosen
+
+
+def check_regenerate(names: tuple[str, ...], found: tuple[Section, ...], jobs: tuple[Job, ...],
+                     only: tuple[str, ...]) -> None:
+    """Every ``--regenerate`` name must be a section this run renders (else exit 2, nothing spent)."""
+    def matches(name: str, section: Section) -> bool:
+        return name.casefold() in (section.name.casefold(), section.slug.casefold())
+
+    for name in names:
+        if any(matches(name, job.section) for job in jobs):
+            continue
+        if not any(matches(name, section) for section in found):
+            listed = ", ".join(s.name for s in found)
+            raise InputError(f"--regenerate {name!r} matches no section; the sections are: {listed}")
+        if only:
+            raise InputError(f"--regenerate {name!r} names a section left out by --only {', '.join(only)}",
+                             hint="add it with --only too, or drop --only")
+        raise InputError(f"--regenerate {name!r} names a section that is skipped (skip: yes in its note)")

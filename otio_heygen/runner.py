@@ -212,8 +212,12 @@ def run_jobs(
     sleep: Callable[[float], None] = time.sleep,
     clock: Callable[[], float] = time.monotonic,
     make_request: Callable[[Job, Path], RenderRequest] = build_request,
+    keep: Sequence[Job] = (),
 ) -> RunReport:
     """Render every job (see the module docstring); return what finished and what failed.
+
+    ``keep``: jobs never rendered here whose finished clips (same backend) are still returned
+    with the results, e.g. the sections ``--only`` leaves out.
 
     Raises ``BudgetExceededError`` before any upload when the pending estimate is over
     ``options.budget_usd``, and ``InterruptedRunError`` on Ctrl-C (journal left consistent).
@@ -280,6 +284,19 @@ def run_jobs(
                 emit({"event": "state", **ident(job), "state": "done", "reused": True})
                 continue
         todo.append(job)
+    kept: list[Job] = []
+    for job in keep:
+        if job.key in seen:
+            continue
+        seen.add(job.key)
+        done = journal.get(job.key)
+        if done is None or done.state != "done" or done.backend != backend.name:
+            continue
+        media = _place_media(job, done, media_dir)
+        result = _result_from_record(job, done, media) if media is not None else None
+        if result is not None:
+            results[job.key] = result
+            kept.append(job)
     emit(
         {
             "event": "plan",
@@ -353,7 +370,7 @@ def run_jobs(
                 failures[job.key] = JobFailure(job, outcome)
     journal.finish_run(run_id, "interrupted" if interrupted else ("failed" if failures else "complete"))
     report = RunReport(
-        results=[results[j.key] for j in unique if j.key in results],
+        results=[results[j.key] for j in [*unique, *kept] if j.key in results],
         failures=[failures[j.key] for j in unique if j.key in failures],
         spent_usd=round(step.spent_usd, 6),
         created=step.created,

@@ -82,6 +82,8 @@ def describe_error(exc: BaseException) -> str:
     if isinstance(exc, OtioHeygenError):
         return exc.one_line()
     text = " ".join(str(exc).split())
+    if isinstance(exc, _JobFailed):
+        return text  # our own reason, already a sentence for the editor
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 

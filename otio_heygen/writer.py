@@ -32,6 +32,7 @@ __all__ = [
     "OUTPUT_SUFFIXES",
     "UrlStyle",
     "check_output_path",
+    "check_schema_versions",
     "media_url",
     "supported_suffixes",
     "url_style_for",
@@ -114,6 +115,25 @@ def check_output_path(output_path: Path, input_path: Path | None) -> None:
     os.close(fd)
     with contextlib.suppress(OSError):
         os.unlink(probe)
+
+
+def check_schema_versions(output_path: Path, schema_versions: str | None) -> None:
+    """Refuse an older-schema request this output cannot take (before anything is spent)."""
+    if not schema_versions:
+        return
+    if Path(output_path).suffix.lower() != ".otio":
+        raise OutputPathError(
+            f"Older schema versions can only be written to .otio, not '{Path(output_path).name}'",
+            hint="use an .otio output or drop the schema version option",
+        )
+    try:
+        otio.versioning.fetch_map("OTIO_CORE", schema_versions)
+    except Exception as exc:
+        version_map = otio.versioning.full_map()  # keep alive while reading it
+        known = ", ".join(sorted(str(k) for k in version_map["OTIO_CORE"]))
+        raise OutputPathError(
+            f"Unknown OTIO schema version '{schema_versions}'", hint=f"use one of {known}"
+        ) from exc
 
 
 def url_style_for(output_path: Path) -> UrlStyle:
@@ -353,21 +373,8 @@ def write_timeline(
     """
     output_path = Path(output_path)
     check_output_path(output_path, input_path)
+    check_schema_versions(output_path, schema_versions)
     suffix = output_path.suffix.lower()
-    if schema_versions and suffix != ".otio":
-        raise OutputPathError(
-            f"Older schema versions can only be written to .otio, not '{output_path.name}'",
-            hint="use an .otio output or drop the schema version option",
-        )
-    if schema_versions:
-        try:
-            otio.versioning.fetch_map("OTIO_CORE", schema_versions)
-        except Exception as exc:
-            version_map = otio.versioning.full_map()  # keep alive while reading it
-            known = ", ".join(sorted(str(k) for k in version_map["OTIO_CORE"]))
-            raise OutputPathError(
-                f"Unknown OTIO schema version '{schema_versions}'", hint=f"use one of {known}"
-            ) from exc
     parent = output_path.parent if str(output_path.parent) else Path(".")
     to_write = timeline
     if suffix == ".xml":
