@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import copy as _copy
 import os
+import re
 import shutil
 import tempfile
 import urllib.parse
@@ -24,7 +25,7 @@ from typing import Any, Literal
 
 import opentimelineio as otio
 
-from otio_heygen.conform import is_generated_track
+from otio_heygen.conform import GENERATED_KEY, is_generated_track
 from otio_heygen.errors import OutputPathError
 from otio_heygen.formats import guess_frame_size
 
@@ -211,6 +212,36 @@ def _local_file(url: str, base: Path) -> Path | None:
     return path if path.is_file() else None
 
 
+def _is_relative_path_url(url: str) -> bool:
+    if not url or urllib.parse.urlparse(url).scheme or re.match(r"^[A-Za-z]:[\\/]", url):
+        return False
+    return not Path(urllib.parse.unquote(url)).is_absolute() and not url.startswith(("/", "\\"))
+
+
+def rebase_relative_media(timeline: otio.schema.Timeline, from_dir: Path, to_dir: Path) -> otio.schema.Timeline:
+    """A copy whose relative media references (the input's, resolved against ``from_dir``) point at
+    the same files from ``to_dir``, so a timeline written to another folder still relinks.
+
+    Generated clips are left alone: their URLs were made for the output already.
+    """
+    copy: otio.schema.Timeline = timeline.deepcopy()
+    if from_dir.resolve() == to_dir.resolve():
+        return copy
+    for clip in copy.find_clips():
+        if GENERATED_KEY in clip.metadata:
+            continue
+        for ref in clip.media_references().values():
+            url = getattr(ref, "target_url", None)
+            if not isinstance(url, str) or not _is_relative_path_url(url):
+                continue
+            target = (from_dir / urllib.parse.unquote(url)).resolve()
+            try:
+                ref.target_url = Path(os.path.relpath(target, to_dir.resolve())).as_posix()
+            except ValueError:  # another drive on Windows: no relative path exists
+                ref.target_url = target.as_posix()
+    return copy
+
+
 def _write_otioz(timeline: otio.schema.Timeline, tmp: Path, base: Path) -> None:
     """An OTIOZ bundle (same layout as OTIO's adapter) holding every local media file.
 
@@ -377,8 +408,10 @@ def write_timeline(
     suffix = output_path.suffix.lower()
     parent = output_path.parent if str(output_path.parent) else Path(".")
     to_write = timeline
+    if input_path is not None:
+        to_write = rebase_relative_media(timeline, Path(input_path).parent, parent)
     if suffix == ".xml":
-        to_write = _prepared_for_xml(timeline)
+        to_write = _prepared_for_xml(to_write)
 
     try:
         tmp_dir = Path(tempfile.mkdtemp(prefix=f".{output_path.stem}.", suffix=".tmp", dir=parent))

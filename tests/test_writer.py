@@ -405,3 +405,59 @@ def test_xml_nested_sequences_get_a_format_too(tmp_path: Path) -> None:
         assert seq.findtext("./media/video/format/samplecharacteristics/width") == "1280"
     back = read_back(output)  # still readable after the post-processing
     assert [t.kind for t in back.tracks] == [otio.schema.TrackKind.Video, otio.schema.TrackKind.Audio]
+
+
+# ------------------------------------------------------------------ relative media of the input
+
+
+def _timeline_with_media(urls: list[str]) -> otio.schema.Timeline:
+    tl = otio.schema.Timeline(name="rel")
+    track = otio.schema.Track(name="A1", kind=otio.schema.TrackKind.Audio)
+    for i, url in enumerate(urls):
+        rng = otio.opentime.TimeRange(otio.opentime.RationalTime(0, 24), otio.opentime.RationalTime(24, 24))
+        track.append(otio.schema.Clip(name=f"c{i}", media_reference=otio.schema.ExternalReference(
+            target_url=url, available_range=rng), source_range=rng))
+    tl.tracks.append(track)
+    return tl
+
+
+def test_relative_media_of_the_input_still_resolves_from_another_output_folder(tmp_path: Path) -> None:
+    from otio_heygen.writer import rebase_relative_media
+
+    src = tmp_path / "edit"
+    (src / "audio").mkdir(parents=True)
+    song = src / "audio" / "my song.wav"
+    song.write_bytes(b"RIFF")
+    out_dir = tmp_path / "renders" / "v1"
+    out_dir.mkdir(parents=True)
+    urls = ["audio/my song.wav", "audio/my%20song.wav", "/abs/elsewhere.wav", "file:///abs/x.wav", "C:/media/y.wav"]
+    rebased = rebase_relative_media(_timeline_with_media(urls), src, out_dir)
+    got = [c.media_reference.target_url for c in rebased.find_clips()]
+    assert (out_dir / got[0]).resolve() == song.resolve()
+    assert (out_dir / got[1]).resolve() == song.resolve()
+    assert got[2:] == urls[2:]  # absolute paths, URLs and drive paths are left as they were
+    same = rebase_relative_media(_timeline_with_media(urls), src, src)
+    assert [c.media_reference.target_url for c in same.find_clips()] == urls
+
+
+def test_generated_clips_keep_their_output_relative_urls(tmp_path: Path) -> None:
+    from otio_heygen.conform import GENERATED_KEY
+    from otio_heygen.writer import rebase_relative_media
+
+    tl = _timeline_with_media(["x_media/01_A_take1.mp4"])
+    next(iter(tl.find_clips())).metadata[GENERATED_KEY] = {"job_key": "k"}
+    rebased = rebase_relative_media(tl, tmp_path / "a", tmp_path / "b")
+    assert next(iter(rebased.find_clips())).media_reference.target_url == "x_media/01_A_take1.mp4"
+
+
+def test_otioz_in_another_folder_bundles_the_inputs_relative_song(tmp_path: Path) -> None:
+    src = tmp_path / "edit"
+    src.mkdir()
+    (src / "song.wav").write_bytes(b"RIFF-song")
+    input_path = src / "edit.otio"
+    otio.adapters.write_to_file(_timeline_with_media(["song.wav"]), str(input_path))
+    out = tmp_path / "out" / "bundle.otioz"
+    out.parent.mkdir()
+    write_timeline(otio.adapters.read_from_file(str(input_path)), out, input_path=input_path)
+    with zipfile.ZipFile(out) as bundle:
+        assert any(name.endswith("song.wav") for name in bundle.namelist())
