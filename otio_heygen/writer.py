@@ -234,11 +234,14 @@ def rebase_relative_media(timeline: otio.schema.Timeline, from_dir: Path, to_dir
             url = getattr(ref, "target_url", None)
             if not isinstance(url, str) or not _is_relative_path_url(url):
                 continue
-            target = (from_dir / urllib.parse.unquote(url)).resolve()
+            target, here = (from_dir / urllib.parse.unquote(url)).resolve(), to_dir.resolve()
             try:
-                ref.target_url = Path(os.path.relpath(target, to_dir.resolve())).as_posix()
+                shared = Path(os.path.commonpath([target, here]))
             except ValueError:  # another drive on Windows: no relative path exists
-                ref.target_url = target.as_posix()
+                shared = Path(target.anchor)
+            # stay relative when both live under one project folder; else an absolute path
+            near = shared != Path(shared.anchor)
+            ref.target_url = Path(os.path.relpath(target, here)).as_posix() if near else target.as_posix()
     return copy
 
 

@@ -436,6 +436,8 @@ def test_relative_media_of_the_input_still_resolves_from_another_output_folder(t
     assert (out_dir / got[0]).resolve() == song.resolve()
     assert (out_dir / got[1]).resolve() == song.resolve()
     assert got[2:] == urls[2:]  # absolute paths, URLs and drive paths are left as they were
+    far = rebase_relative_media(_timeline_with_media(urls[:1]), src, Path(song.anchor))
+    assert next(iter(far.find_clips())).media_reference.target_url == song.resolve().as_posix()  # no ../../..
     same = rebase_relative_media(_timeline_with_media(urls), src, src)
     assert [c.media_reference.target_url for c in same.find_clips()] == urls
 
