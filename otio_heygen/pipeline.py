@@ -33,7 +33,7 @@ from otio_heygen.journal import Journal
 from otio_heygen.markers import MarkerSelection, find_sections
 from otio_heygen.photo import file_digest, inspect_photo
 from otio_heygen.plan import Plan, build_plan, check_regenerate, rekey, resolve_section_settings, select_only
-from otio_heygen.plan_types import ClipResult, Job, SectionSettings
+from otio_heygen.plan_types import ClipResult, Job, SectionSettings, audio_span
 from otio_heygen.runner import RunOptions, estimate_pending_cost, plan_regenerations, run_jobs
 from otio_heygen.sections import Section
 from otio_heygen.sync import MIN_CONFIDENCE, check_clip_sync
@@ -217,10 +217,11 @@ def prepare(
             if for_render:
                 raise
             warnings.append(exc.one_line())
+    song_end = layout.end_frame if layout is not None and layout.clips else None
     audio_digests: dict[tuple[int, int], str] = {}
     if song is not None:
         for section, conf in zip(sections, per_section, strict=True):
-            a, b = max(0, section.start_frame - options.handles), section.end_frame + options.handles
+            a, b = audio_span(section, options.handles, song_end)
             audio_digests[(a, b)] = song.slice_digest(a, b)
             if not conf.skip and song.vocal_energy(section.start_frame, section.end_frame) < SILENCE_DBFS:
                 source = f"track {options.drive_track!r}" if options.drive_track else "the song"
@@ -229,7 +230,7 @@ def prepare(
     plan = build_plan(
         sections, per_section, rate=rate, handles=options.handles, price_per_second=settings.price_per_second,
         photo_digests=photo_digests, audio_digests=audio_digests, warnings=warnings,
-        timecode_start=timeline_start_frame(timeline),
+        timecode_start=timeline_start_frame(timeline), song_end_frame=song_end,
     )
     left_out: tuple[Job, ...] = ()
     if for_render and options.only and song is not None:
@@ -258,11 +259,12 @@ def _left_out_jobs(
                 photos[conf.image] = file_digest(conf.image)
         except (OtioHeygenError, OSError):
             continue  # such a section has no finished clip to keep
-        a, b = max(0, section.start_frame - options.handles), section.end_frame + options.handles
+        a, b = audio_span(section, options.handles, song.layout.end_frame)
         audios[(a, b)] = song.slice_digest(a, b)
         usable.append((section, conf))
     full = build_plan([s for s, _ in usable], [c for _, c in usable], rate=rate, handles=options.handles,
-                      price_per_second=settings.price_per_second, photo_digests=photos, audio_digests=audios)
+                      price_per_second=settings.price_per_second, photo_digests=photos, audio_digests=audios,
+                      song_end_frame=song.layout.end_frame)
     chosen_ids = {s.index for s in chosen}
     return tuple(job for job in full.jobs if job.section.index not in chosen_ids)
 

@@ -22,7 +22,7 @@ from typing import Any, cast
 
 from otio_heygen.config import FileConfig, LookSettings
 from otio_heygen.errors import InputError, SectionError
-from otio_heygen.plan_types import AspectRatio, Expressiveness, Fit, Job, Resolution, SectionSettings
+from otio_heygen.plan_types import AspectRatio, Expressiveness, Fit, Job, Resolution, SectionSettings, audio_span
 from otio_heygen.sections import Section
 
 __all__ = [
@@ -263,6 +263,7 @@ def build_plan(
     audio_digests: Mapping[tuple[int, int], str],
     warnings: Sequence[str] = (),
     timecode_start: int = 0,
+    song_end_frame: int | None = None,
 ) -> Plan:
     """One job per section and take, in timeline order; skipped sections are listed."""
     if handles < 0:
@@ -274,16 +275,16 @@ def build_plan(
         if conf.skip:
             skipped.append(section.name)
             continue
-        a, b = max(0, section.start_frame - handles), section.end_frame + handles
         photo = photo_digests.get(conf.image) if conf.image else None
-        audio = audio_digests.get((a, b))
+        audio = audio_digests.get(audio_span(section, handles, song_end_frame))
         for take in range(1, conf.takes + 1):
             key = job_key(section, conf, take, handles, photo_digest=photo, audio_digest=audio)
             seen[key] = seen.get(key, 0) + 1
             if seen[key] > 1:  # identical audio and settings in two sections: keep one job per section
                 key = job_key(section, conf, take, handles, photo_digest=photo, audio_digest=audio,
                               occurrence=seen[key])
-            jobs.append(Job(section=section, take=take, settings=conf, handles_frames=handles, key=key))
+            jobs.append(Job(section=section, take=take, settings=conf, handles_frames=handles, key=key,
+                            audio_limit_frame=song_end_frame))
     notes = list(warnings) + [f"section {name!r} skipped (skip: yes in its note)" for name in skipped]
     return Plan(
         sections=tuple(sections),

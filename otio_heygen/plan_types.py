@@ -18,6 +18,7 @@ __all__ = [
     "RemoteStatus",
     "RenderRequest",
     "SectionSettings",
+    "audio_span",
 ]
 
 Resolution = Literal["4k", "1080p", "720p"]
@@ -41,6 +42,17 @@ class SectionSettings:
     skip: bool = False
 
 
+def audio_span(section: Section, handles: int, limit: int | None = None) -> tuple[int, int]:
+    """Timeline frames of the audio sent for a section: the section plus ``handles`` on each side,
+    never before the timeline's first frame nor past ``limit`` (the song's end), so handles never
+    pay for silence."""
+    start = max(0, section.start_frame - handles)
+    end = section.end_frame + handles
+    if limit is not None:
+        end = max(section.end_frame, min(end, limit))
+    return start, end
+
+
 @dataclass(frozen=True)
 class Job:
     """One render: a section, one take of it, its settings and its content-hash key."""
@@ -51,15 +63,18 @@ class Job:
     handles_frames: int
     key: str
     """sha256 hex of the canonical JSON of everything that changes the render."""
+    audio_limit_frame: int | None = None
+    """Where the song ends on the timeline: handles stop there."""
 
     @property
     def audio_start_frame(self) -> int:
         """First timeline frame of the audio sent (section start minus handles, not before 0)."""
-        return max(0, self.section.start_frame - self.handles_frames)
+        return audio_span(self.section, self.handles_frames, self.audio_limit_frame)[0]
 
     @property
     def audio_end_frame(self) -> int:
-        return self.section.end_frame + self.handles_frames
+        """Frame after the audio sent (section end plus handles, not past the song's end)."""
+        return audio_span(self.section, self.handles_frames, self.audio_limit_frame)[1]
 
     @property
     def title(self) -> str:

@@ -501,3 +501,29 @@ def test_rekey_keeps_identical_sections_apart() -> None:
 def test_rekey_with_new_digests_follows_the_content() -> None:
     job = make_plan([section()], audio={(100, 340): AUDIO}).jobs[0]
     assert rekey(job, 2, photo_digest=PHOTO, audio_digest="e" * 64).key == key_of(take=2, audio="e" * 64)
+
+
+def test_handles_stop_at_the_song_end_so_silence_is_never_paid_for() -> None:
+    secs = [section("Verse", 0, 240, index=1), section("Outro", 240, 480, index=2)]
+    song_end = 490
+    digests = {(0, 252): "a" * 64, (228, 490): "b" * 64}
+    plan = build_plan(secs, [settings(), settings()], rate=NTSC, handles=12, price_per_second=0.1,
+                      photo_digests={Path("/p/artist.png"): PHOTO}, audio_digests=digests,
+                      song_end_frame=song_end)
+    verse, outro = plan.jobs
+    assert (verse.audio_start_frame, verse.audio_end_frame) == (0, 252)  # clamped at the first frame
+    assert (outro.audio_start_frame, outro.audio_end_frame) == (228, 490)  # clamped at the song end
+    assert plan.total_seconds == pytest.approx((252 + 262) / NTSC)
+    unclamped = build_plan(secs, [settings(), settings()], rate=NTSC, handles=12, price_per_second=0.1,
+                           photo_digests={Path("/p/artist.png"): PHOTO}, audio_digests=digests)
+    assert unclamped.jobs[1].audio_end_frame == 492
+    assert outro.key != unclamped.jobs[1].key  # the audio digest of the clamped span was used
+
+
+def test_audio_span_never_cuts_into_the_section() -> None:
+    from otio_heygen.plan_types import audio_span
+
+    sec = section("Late", 400, 500)
+    assert audio_span(sec, 24, limit=450) == (376, 500)  # a song ending early never shortens the section
+    assert audio_span(sec, 24, limit=510) == (376, 510)
+    assert audio_span(sec, 24) == (376, 524)
