@@ -7,6 +7,7 @@ sequences the pipeline.
 
 from __future__ import annotations
 
+import contextlib
 import tempfile
 import time
 from collections.abc import Callable, Mapping
@@ -340,19 +341,28 @@ def _preflight_write(prepared: PreparedRun, output_path: Path, media_dir: Path, 
         write_timeline(trial, Path(scratch) / output_path.name)
 
 
-def _make_output_folder(output_path: Path) -> None:
-    """Create the output's folder like ``mkdir -p`` (the path as given: ``new/../out`` makes both)."""
+def _make_output_folder(output_path: Path) -> list[Path]:
+    """Create the output's folder like ``mkdir -p`` (the path as given: ``new/../out`` makes both);
+    returns the folders it created, deepest first, so a run refused for bad input can remove them."""
     folder = output_path.expanduser().parent
     if folder.exists() and not folder.is_dir():
         raise OutputPathError(f"the output folder {folder} is a file, not a folder",
                               hint="choose another -o path")
     if folder.is_dir():
-        return
+        return []
+    missing = [p for p in (folder, *folder.parents) if not p.exists()]
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise OutputPathError(f"cannot create the output folder {folder}: {exc.strerror}",
                               hint="choose an output folder you can write to") from exc
+    return missing
+
+
+def _remove_if_empty(folders: list[Path]) -> None:
+    for folder in folders:
+        with contextlib.suppress(OSError):
+            folder.rmdir()  # only empty folders go
 
 
 def render_timeline(
@@ -373,26 +383,30 @@ def render_timeline(
     emit: EventSink = on_event or (lambda event: None)
     if not timeline_path.exists():
         read_timeline(timeline_path)  # raises the one clear "not found" error
-    _make_output_folder(output_path)
-    check_output_path(output_path, timeline_path)
-    check_schema_versions(output_path, options.schema_version)
-    prepared = prepare(timeline_path, options, for_render=True, env=env)
-    plan = prepared.plan
-    check_regenerate(options.regenerate, prepared.found, plan.jobs, options.only)
-    if not plan.jobs:
-        raise NoSectionsError(f"every section of {timeline_path.name} is skipped - nothing to render")
-    song = prepared.song
-    assert song is not None  # for_render: locate_song raised otherwise
+    created = _make_output_folder(output_path)
 
     def notice(message: str) -> None:
         emit({"event": "notice", "message": message})
 
+    try:
+        check_output_path(output_path, timeline_path)
+        check_schema_versions(output_path, options.schema_version)
+        prepared = prepare(timeline_path, options, for_render=True, env=env)
+        plan = prepared.plan
+        check_regenerate(options.regenerate, prepared.found, plan.jobs, options.only)
+        if not plan.jobs:
+            raise NoSectionsError(f"every section of {timeline_path.name} is skipped - nothing to render")
+        output_dir = output_path.resolve().parent
+        media_dir = output_dir / f"{output_path.stem}_media"
+        _preflight_write(prepared, output_path, media_dir, options)
+        backend = choose_backend(options, prepared.settings, notice=notice, sleep=sleep, clock=clock)
+    except OtioHeygenError:
+        _remove_if_empty(created)  # bad input leaves nothing behind
+        raise
+    song = prepared.song
+    assert song is not None  # for_render: locate_song raised otherwise
     for warning in plan.warnings:
         emit({"event": "warning", "message": warning})
-    output_dir = output_path.resolve().parent
-    media_dir = output_dir / f"{output_path.stem}_media"
-    _preflight_write(prepared, output_path, media_dir, options)
-    backend = choose_backend(options, prepared.settings, notice=notice, sleep=sleep, clock=clock)
     rate = prepared.rate
 
     with Journal.open(output_dir) as journal:

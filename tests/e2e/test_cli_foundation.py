@@ -242,3 +242,16 @@ def test_output_format_that_cannot_be_written_fails_before_rendering(
     line = run_bad(["render", str(sample_dir / "demo_resolve.otio"), "-o", str(out)], capsys)
     assert "demo.fcpxml" in line
     assert sorted(p.name for p in tmp_path.iterdir()) == []  # no journal, no media, no output
+
+
+def test_refused_run_leaves_no_new_output_folder(sample_dir: Path, tmp_path: Path,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "renders" / "v1" / "o.otio"
+    run_bad(["render", str(sample_dir / "demo_resolve.otio"), "-o", str(out), "--image",
+             str(tmp_path / "missing.png")], capsys)
+    assert not (tmp_path / "renders").exists()
+    (tmp_path / "keep").mkdir()
+    (tmp_path / "keep" / "other.txt").write_text("mine")
+    run_bad(["render", str(sample_dir / "demo_resolve.otio"), "-o", str(tmp_path / "keep" / "new" / "o.otio"),
+             "--image", str(tmp_path / "missing.png")], capsys)
+    assert sorted(p.name for p in (tmp_path / "keep").iterdir()) == ["other.txt"]  # existing folders stay
