@@ -129,7 +129,7 @@ def _print_summary(summary: RunSummary, *, as_json: bool) -> None:
         sys.stdout.flush()
         return
     click.echo(
-        f"wrote {summary.output_path} ({len(summary.clips)} clip(s) on the new track; media in {summary.media_dir}); "
+        f"wrote {summary.output_path} ({len(summary.clips)} generated clip(s); media in {summary.media_dir}); "
         f"{summary.rendered} rendered, {summary.reused} reused, spent ${summary.spent_usd:.2f} ({summary.backend})"
     )
     for name, why in summary.failures:
