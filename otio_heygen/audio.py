@@ -27,6 +27,8 @@ import numpy as np
 import opentimelineio as otio
 
 from otio_heygen.errors import MediaError
+from otio_heygen.rates import exact_rate
+from otio_heygen.timeline import timeline_rate
 
 __all__ = [
     "DECODE_COUNTS",
@@ -85,14 +87,11 @@ class MediaInfo:
     height: int | None
 
 
-def _rate_fraction(rate: float) -> Fraction:
-    """The exact rate: 23.976023976 -> 24000/1001, 23.976 -> 2997/125, 25.0 -> 25."""
-    return Fraction(rate).limit_denominator(10000)
 
 
 def frame_to_sample(frame: int | float, rate: float, sample_rate: int) -> int:
     """Sample index of a timeline frame: round-half-up(frame / rate * sample_rate), exact arithmetic."""
-    value = Fraction(frame) * sample_rate / _rate_fraction(rate)
+    value = Fraction(frame) * sample_rate / exact_rate(rate)
     return math.floor(value + Fraction(1, 2))
 
 
@@ -141,17 +140,8 @@ def _find_by_name(root: Path, name: str) -> Path | None:
     return folded
 
 
-def _timeline_rate(timeline: otio.schema.Timeline) -> float:
-    if timeline.global_start_time is not None:
-        return float(timeline.global_start_time.rate)
-    for track in list(timeline.video_tracks()) + list(timeline.audio_tracks()):
-        for clip in track.find_clips(shallow_search=True):
-            return float(clip.trimmed_range().duration.rate)
-    return 24.0
-
-
 def _to_frames(t: otio.opentime.RationalTime, rate: float) -> int:
-    return math.floor(Fraction(t.value) * _rate_fraction(rate) / _rate_fraction(t.rate) + Fraction(1, 2))
+    return math.floor(Fraction(t.value) * exact_rate(rate) / exact_rate(t.rate) + Fraction(1, 2))
 
 
 def _media_clips(track: otio.schema.Track) -> list[otio.schema.Clip]:
@@ -198,7 +188,7 @@ def locate_song(
     require_media: bool = True,
 ) -> SongLayout:
     """Where the song (or the vocal stem on ``drive_track``) is on the timeline and which files hold it."""
-    the_rate = float(rate) if rate is not None else _timeline_rate(timeline)
+    the_rate = float(rate) if rate is not None else timeline_rate(timeline)
     if audio_override is not None:
         path = Path(audio_override).expanduser()
         if not path.is_file():
@@ -210,7 +200,7 @@ def locate_song(
         if not info.has_audio:
             raise MediaError(f"{path} has no audio stream", hint="pass a song file to --audio")
         seconds = _audio_seconds(path) or info.duration_seconds  # the sound, not a longer picture
-        frames = max(1, math.floor(Fraction(seconds) * _rate_fraction(the_rate)))
+        frames = max(1, math.floor(Fraction(seconds) * exact_rate(the_rate)))
         return SongLayout((SongClip(path, 0, frames, 0.0),), the_rate, frames, None)
 
     track = _pick_track(timeline, drive_track)

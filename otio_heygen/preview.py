@@ -9,7 +9,6 @@ song can be checked by eye.
 from __future__ import annotations
 
 import os
-from fractions import Fraction
 from pathlib import Path
 
 import av
@@ -19,6 +18,7 @@ from otio_heygen.errors import MediaError
 from otio_heygen.fsutil import create_temp_beside
 from otio_heygen.photo import load_photo_rgb
 from otio_heygen.plan_types import RenderRequest
+from otio_heygen.rates import exact_rate as rate_fraction
 
 __all__ = ["draw_text", "rate_fraction", "render_preview"]
 
@@ -74,15 +74,6 @@ def draw_text(canvas: np.ndarray, text: str, x: int, y: int, scale: int, color: 
             continue
         mask = big[y0 - y : y1 - y, x0 - gx : x1 - gx]
         canvas[y0:y1, x0:x1][mask] = color
-
-
-def rate_fraction(rate: float) -> Fraction:
-    """The exact frame rate as a fraction (23.976... -> 24000/1001)."""
-    for base in (24, 30, 60, 120):
-        ntsc = Fraction(base * 1000, 1001)
-        if abs(rate - float(ntsc)) < 1e-3:
-            return ntsc
-    return Fraction(rate).limit_denominator(1001)
 
 
 def _fit(photo: np.ndarray, width: int, height: int) -> np.ndarray:

@@ -113,9 +113,11 @@ def test_cuts_are_sample_exact(tmp_path: Path, rate: float, exact: Fraction, sam
 
 
 def test_ntsc_film_frames_map_to_whole_samples() -> None:
-    # 24000/1001 at 48 kHz is exactly 2002 samples per frame; 23.976 is a different rate.
+    # 24000/1001 at 48 kHz is exactly 2002 samples per frame. A timeline that writes 23.976 counts the
+    # same frames and plays at 24000/1001 in every NLE, so its frames land on the same samples.
     assert audio.frame_to_sample(1440, NTSC_FILM, 48000) == 1440 * 2002
-    assert audio.frame_to_sample(1440, 23.976, 48000) == round(1440 * 48000 / 23.976)
+    assert audio.frame_to_sample(1440, 23.976, 48000) == 1440 * 2002
+    assert audio.frame_to_sample(1441, 29.97, 48000) == round(1441 * 48000 * 1001 / 30000)
     assert audio.frame_to_sample(1440, 23.976024627685547, 48000) == 1440 * 2002
 
 
