@@ -79,19 +79,29 @@ cli.add_command(resolve)
 cli.add_command(premiere)
 
 
+def _fail(message: str, code: int, json_mode: bool) -> int:
+    """Report a failure: one line on stderr, and with ``--json`` an error object on stdout too, so a
+    script reading stdout sees why the run stopped."""
+    click.echo(message, err=True)
+    if json_mode:
+        text = message.removeprefix("otio-heygen: ")
+        sys.stdout.write(json.dumps({"event": "error", "message": text, "exit_code": code}) + "\n")
+        sys.stdout.flush()
+    return code
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point: run the CLI, map errors to one line on stderr and an exit code."""
     debug = os.environ.get("OTIO_HEYGEN_DEBUG", "") not in ("", "0")
+    json_mode = "--json" in (sys.argv[1:] if argv is None else argv)
     try:
         cli.main(args=argv, prog_name="otio-heygen", standalone_mode=False)
     except OtioHeygenError as exc:
         if debug:
             raise
-        click.echo(f"otio-heygen: error: {exc.one_line()}", err=True)
-        return exc.exit_code
+        return _fail(f"otio-heygen: error: {exc.one_line()}", exc.exit_code, json_mode)
     except click.exceptions.Abort:
-        click.echo("otio-heygen: interrupted", err=True)
-        return 130
+        return _fail("otio-heygen: interrupted", 130, json_mode)
     except click.ClickException as exc:
         message = exc.format_message()
         if type(exc).__name__ == "NoArgsIsHelpError":  # click >= 8.2, a bare command: its help as click shows it
@@ -100,20 +110,18 @@ def main(argv: list[str] | None = None) -> int:
         ctx = getattr(exc, "ctx", None)
         if isinstance(exc, click.UsageError) and ctx is not None:
             message += f" (see `{ctx.command_path} --help`)"
-        click.echo(f"otio-heygen: error: {message}", err=True)
-        return 2
+        return _fail(f"otio-heygen: error: {message}", 2, json_mode)
     except KeyboardInterrupt:
-        click.echo("otio-heygen: interrupted - run the same command again to resume", err=True)
-        return 130
+        return _fail("otio-heygen: interrupted - run the same command again to resume", 130, json_mode)
     except Exception as exc:  # the last line of defence: no tracebacks for users
         if debug:
             raise
-        click.echo(
+        return _fail(
             f"otio-heygen: internal error: {type(exc).__name__}: {' '.join(str(exc).split())[:300]} "
             "- please report it (set OTIO_HEYGEN_DEBUG=1 for details)",
-            err=True,
+            1,
+            json_mode,
         )
-        return 1
     return 0
 
 

@@ -255,3 +255,13 @@ def test_refused_run_leaves_no_new_output_folder(sample_dir: Path, tmp_path: Pat
     run_bad(["render", str(sample_dir / "demo_resolve.otio"), "-o", str(tmp_path / "keep" / "new" / "o.otio"),
              "--image", str(tmp_path / "missing.png")], capsys)
     assert sorted(p.name for p in (tmp_path / "keep").iterdir()) == ["other.txt"]  # existing folders stay
+
+
+def test_json_mode_reports_errors_as_json_on_stdout(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["render", str(tmp_path / "gone.otio"), "-o", str(tmp_path / "o.otio"), "--json"])
+    captured = capsys.readouterr()
+    assert code == 2
+    (line,) = captured.out.splitlines()
+    error = json.loads(line)
+    assert error["event"] == "error" and error["exit_code"] == 2 and "gone.otio" in error["message"]
+    assert captured.err.startswith("otio-heygen: error: ") and len(captured.err.splitlines()) == 1
