@@ -5,8 +5,13 @@ the bridge depends on it: ``GetMarkers()`` returns ``{frame: {color, duration, n
 with float frames relative to the timeline start; ``Export(path, EXPORT_OTIO, EXPORT_NONE)`` writes a real
 Resolve-dialect ``.otio`` (empty timeline name, 01:00:00:00 start, ``Resolve_OTIO`` metadata, markers on
 the stack, an audio track whose clip points at a real WAV as a plain OS path); ``AppendToTimeline`` takes
-an absolute ``recordFrame`` and an exclusive ``endFrame``. Options reproduce reported Resolve quirks
-(absolute stack-marker times, ``ImportTimelineFromFile`` refusing ``importSourceClips: False``).
+an absolute ``recordFrame`` and an ``endFrame`` that is exclusive from version 19 and inclusive before.
+
+Like the documented API (adapters/resolve/API_NOTES.md) it refuses what Resolve refuses: unknown clipInfo or
+importOptions keys, fractional frames (the whole batch fails, returning None), marker colors outside the 16,
+a second marker on a frame; ``EXPORT_OTIO`` is missing before 18.5. Wrong argument counts raise TypeError as
+Python does. Options reproduce reported Resolve quirks (absolute stack-marker times, ``ImportTimelineFromFile``
+refusing ``importSourceClips: False``, an ``endFrame`` rule that disagrees with the version).
 """
 
 from __future__ import annotations
@@ -21,7 +26,28 @@ from typing import Any
 import numpy as np
 import opentimelineio as otio
 
-__all__ = ["FakeResolve", "make_fake", "write_png", "write_wav"]
+__all__ = [
+    "CLIP_INFO_KEYS",
+    "IMPORT_OPTION_KEYS",
+    "MARKER_COLORS",
+    "FakeResolve",
+    "make_fake",
+    "write_png",
+    "write_wav",
+]
+
+MARKER_COLORS = frozenset(
+    {"Blue", "Cyan", "Green", "Yellow", "Red", "Pink", "Purple", "Fuchsia"}
+    | {"Rose", "Lavender", "Sky", "Mint", "Lemon", "Sand", "Cocoa", "Cream"}
+)
+CLIP_INFO_KEYS = frozenset({"mediaPoolItem", "startFrame", "endFrame", "mediaType", "trackIndex", "recordFrame"})
+IMPORT_OPTION_KEYS = frozenset(
+    {"timelineName", "importSourceClips", "sourceClipsPath", "sourceClipsFolders", "interlaceProcessing"}
+)
+
+
+def _whole(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and float(value).is_integer()
 
 
 def write_wav(path: Path, seconds: float, rate: int = 48000) -> Path:
@@ -100,8 +126,25 @@ class PlacedItem:
     record_frame: int
     start_frame: int
     end_frame: int
+    """Exclusive, whatever convention the call used."""
     item: FakeMediaPoolItem
     media_type: int | None
+
+    # TimelineItem's documented read-back methods
+    def GetName(self) -> str:
+        return self.item.GetName()
+
+    def GetStart(self, subframe_precision: bool = False) -> int:
+        return self.record_frame
+
+    def GetEnd(self, subframe_precision: bool = False) -> int:
+        return self.record_frame + self.end_frame - self.start_frame
+
+    def GetDuration(self, subframe_precision: bool = False) -> int:
+        return self.end_frame - self.start_frame
+
+    def GetMediaPoolItem(self) -> FakeMediaPoolItem:
+        return self.item
 
 
 @dataclass
@@ -161,6 +204,8 @@ class FakeTimeline(_Recorded):
     # -- editing
     def AddMarker(self, frame: float, color: str, name: str, note: str, duration: float, customData: str = "") -> bool:
         self._rec("AddMarker", frame, color, name, note, duration, customData)
+        if color not in MARKER_COLORS or not isinstance(customData, str):
+            return False
         if float(frame) in self.markers or not 0 <= float(frame) < self.length or duration < 1:
             return False
         self.markers[float(frame)] = Marker(color, float(duration), note, name, customData)
@@ -178,10 +223,12 @@ class FakeTimeline(_Recorded):
         marker.customData = data
         return True
 
-    def AddTrack(self, kind: str, sub_type: str | None = None) -> bool:
+    def AddTrack(self, kind: str, sub_type: str | dict[str, Any] | None = None) -> bool:
         self._rec("AddTrack", kind)
-        if kind != "video":
+        if kind not in ("video", "audio", "subtitle"):
             return False
+        if kind != "video":
+            return True  # only video tracks are modelled
         self.video_tracks.append({"name": f"Video {len(self.video_tracks) + 1}", "enabled": True})
         return True
 
@@ -194,14 +241,24 @@ class FakeTimeline(_Recorded):
 
     def SetTrackEnable(self, kind: str, index: int, enabled: bool) -> bool:
         self._rec("SetTrackEnable", kind, index, enabled)
+        if kind != "video" or not 1 <= index <= len(self.video_tracks) or not isinstance(enabled, bool):
+            return False
         self.video_tracks[index - 1]["enabled"] = enabled
         return True
 
+    def DeleteClips(self, items: list[Any], ripple: bool = False) -> bool:
+        self._rec("DeleteClips", list(items), ripple)
+        if not items or any(i not in self.placed for i in items):
+            return False
+        self.placed = [p for p in self.placed if all(p is not i for i in items)]
+        return True
+
     # -- export
-    def Export(self, path: str, kind: int, sub_type: int) -> bool:
+    def Export(self, path: str, kind: int, sub_type: int | None = None) -> bool:
+        """Only OTIO is modelled; its subtype is ignored, as the README says for every type but AAF and EDL."""
         self._rec("Export", path, kind, sub_type)
         owner = self._owner
-        if kind != owner.EXPORT_OTIO or sub_type != owner.EXPORT_NONE or owner.refuse_export:
+        if kind != owner.EXPORT_OTIO or owner.refuse_export:
             return False
         otio.adapters.write_to_file(self.to_otio(), path)
         return True
@@ -301,8 +358,12 @@ class FakeMediaPool(_Recorded):
         self.current.clips += items
         return list(reversed(items))  # Resolve does not promise the order
 
-    def ImportTimelineFromFile(self, path: str, options: dict[str, Any]) -> FakeTimeline | None:
+    def ImportTimelineFromFile(self, path: str, options: dict[str, Any] | None = None) -> FakeTimeline | None:
+        options = {} if options is None else options
         self._rec("ImportTimelineFromFile", path, dict(options))
+        folders = options.get("sourceClipsFolders", [])
+        if set(options) - IMPORT_OPTION_KEYS or not all(isinstance(f, FakeFolder) for f in folders):
+            return None
         if self._owner.refuse_import_without_source_clips and not options.get("importSourceClips", True):
             return None
         read = otio.adapters.read_from_file(path)  # a broken file fails like Resolve would
@@ -315,34 +376,39 @@ class FakeMediaPool(_Recorded):
         self.project.timelines.append(tl)
         return tl
 
-    def AppendToTimeline(self, infos: list[dict[str, Any]]) -> list[Any]:
+    def AppendToTimeline(self, infos: list[dict[str, Any]]) -> list[PlacedItem] | None:
+        """The ``[{clipInfo}, ...]`` form only. A bad clipInfo fails the whole batch (None), as Resolve 21 does
+        for fractional frames; a clip that cannot go where asked is None in the list."""
         self._rec("AppendToTimeline", [dict(i) for i in infos])
         timeline = self.project.current
+        if timeline is None or not isinstance(infos, list) or not infos:
+            return None
+        for info in infos:
+            if not isinstance(info, dict) or set(info) - CLIP_INFO_KEYS or "mediaPoolItem" not in info:
+                return None
+            frames = [info[k] for k in ("startFrame", "endFrame", "recordFrame", "trackIndex") if k in info]
+            if not all(_whole(v) for v in frames) or info.get("mediaType", 1) not in (1, 2):
+                return None
+        inclusive = self._owner.inclusive_end_frame()
         out: list[Any] = []
         known = {id(i) for i in self.all_items()}
         for info in infos:
-            item = info.get("mediaPoolItem")
+            item = info["mediaPoolItem"]
+            start, end = int(info.get("startFrame", 0)), int(info.get("endFrame", 0)) + (1 if inclusive else 0)
+            track = int(info.get("trackIndex", 1))
             ok = (
                 isinstance(item, FakeMediaPoolItem)
                 and id(item) in known
-                and all(isinstance(info.get(k), int) for k in ("startFrame", "endFrame", "recordFrame", "trackIndex"))
-                and info["endFrame"] > info["startFrame"]
-                and 1 <= info["trackIndex"] <= len(timeline.video_tracks)
+                and all(k in info for k in ("startFrame", "endFrame", "recordFrame"))  # the fake needs them
+                and end > start
+                and 1 <= track <= len(timeline.video_tracks)
             )
             if not ok:
                 out.append(None)
                 continue
-            timeline.placed.append(
-                PlacedItem(
-                    info["trackIndex"],
-                    info["recordFrame"],
-                    info["startFrame"],
-                    info["endFrame"],
-                    item,
-                    info.get("mediaType"),
-                )
-            )
-            out.append(f"timeline_item:{item.GetName()}")
+            placed = PlacedItem(track, int(info["recordFrame"]), start, end, item, info.get("mediaType"))
+            timeline.placed.append(placed)
+            out.append(placed)
         return out
 
 
@@ -385,9 +451,10 @@ class FakeProjectManager:
 
 @dataclass
 class FakeResolve:
-    EXPORT_OTIO: int = 17
-    EXPORT_NONE: int = 0
     calls: list[tuple[str, str, tuple[Any, ...]]] = field(default_factory=list)
+    version: tuple[int, int, int, int, str] = (20, 2, 0, 0, "")
+    end_frame_inclusive: bool | None = None
+    """None: as documented for ``version`` (inclusive before 19); True/False: a build that disagrees."""
     absolute_marker_times: bool = False
     refuse_import_without_source_clips: bool = False
     refuse_export: bool = False
@@ -401,8 +468,27 @@ class FakeResolve:
     def GetProductName(self) -> str:
         return "DaVinci Resolve Studio"
 
+    def GetVersion(self) -> list[Any]:
+        return list(self.version)
+
     def GetVersionString(self) -> str:
-        return "20.2.0.0"
+        major, minor, patch, build, suffix = self.version
+        return f"{major}.{minor}.{patch}{suffix}.{build}"
+
+    @property
+    def EXPORT_OTIO(self) -> int:
+        if tuple(self.version[:2]) < (18, 5):
+            raise AttributeError("EXPORT_OTIO")  # added in Resolve 18.5
+        return 17
+
+    @property
+    def EXPORT_NONE(self) -> int:
+        return 0
+
+    def inclusive_end_frame(self) -> bool:
+        if self.end_frame_inclusive is not None:
+            return self.end_frame_inclusive
+        return tuple(self.version[:2]) < (19, 0)
 
     def called(self, method: str) -> list[tuple[Any, ...]]:
         return [args for _, m, args in self.calls if m == method]

@@ -109,7 +109,12 @@ def test_timeline_mode_imports_output_as_a_new_timeline(tmp_path: Path, media: d
     result = _run(resolve, tmp_path, media["photo"], place="timeline")
     ((path, options),) = resolve.called("ImportTimelineFromFile")
     assert path == str(result.output_path)
-    assert options == {"timelineName": "Edit 1 + Avatar IV", "importSourceClips": False}
+    bin_folder = resolve.project.media_pool.root.subfolders[0]
+    assert options == {
+        "timelineName": "Edit 1 + Avatar IV",
+        "importSourceClips": False,
+        "sourceClipsFolders": [bin_folder],
+    }
     assert resolve.called("ImportMedia") and not resolve.called("AppendToTimeline")
     new = resolve.project.current
     assert new.name == "Edit 1 + Avatar IV" and result.new_timeline_name == new.name
@@ -416,3 +421,97 @@ def test_menu_script_runs_inside_resolve_with_the_injected_app(
     fake.project.current = None
     assert script.main({"app": App()}, []) == 2
     assert "otio-heygen: No timeline is open in DaVinci Resolve" in capsys.readouterr().out
+
+
+# ------------------------------------------------------- the documented API (adapters/resolve/API_NOTES.md)
+
+
+def _placed(resolve: FakeResolve) -> list[tuple[int, int]]:
+    """(record frame, length) of every clip the bridge put on the current timeline."""
+    return sorted((p.GetStart(), p.GetDuration()) for p in resolve.project.current.placed)
+
+
+def test_resolve_18_gets_an_inclusive_end_frame(tmp_path: Path, media: dict[str, Path]) -> None:
+    resolve = make_fake(media["song"], MARKERS, fps=FPS, start=START, length=120, version=(18, 6, 0, 0, ""))
+    _run(resolve, tmp_path, media["photo"])
+    ((infos,),) = resolve.called("AppendToTimeline")
+    assert sorted(i["endFrame"] - i["startFrame"] for i in infos) == [35, 59]  # inclusive: one less
+    assert _placed(resolve) == [(START, 36), (START + 48, 60)]
+    assert resolve.called("DeleteClips") == []
+
+
+def test_an_end_frame_rule_that_disagrees_with_the_version_is_read_back_and_fixed(
+    tmp_path: Path, media: dict[str, Path]
+) -> None:
+    resolve = make_fake(media["song"], MARKERS, fps=FPS, start=START, length=120, end_frame_inclusive=True)
+    result = _run(resolve, tmp_path, media["photo"])
+    first, second = resolve.called("AppendToTimeline")
+    assert [i["endFrame"] - j["endFrame"] for i, j in zip(first[0], second[0], strict=True)] == [1, 1]
+    assert len(resolve.called("DeleteClips")) == 1
+    assert _placed(resolve) == [(START, 36), (START + 48, 60)]
+    assert any("re-placed track 2" in note for note in result.notes)
+
+
+def test_resolve_before_18_5_cannot_export_otio(tmp_path: Path, media: dict[str, Path]) -> None:
+    resolve = make_fake(media["song"], MARKERS, length=120, version=(18, 1, 4, 6, ""))
+    with pytest.raises(connect.ResolveError, match=r"cannot export OpenTimelineIO \(this is 18\.1\).*18\.5"):
+        _run(resolve, tmp_path, media["photo"])
+    assert resolve.called("Export") == []
+
+
+def test_marker_colors_are_resolve_names(tmp_path: Path, media: dict[str, Path]) -> None:
+    resolve = make_fake(media["song"], MARKERS, length=120)
+    with pytest.raises(connect.ResolveError, match=r"'Orange' is not a DaVinci Resolve marker color.*Lavender"):
+        _run(resolve, tmp_path, media["photo"], rendered_color="Orange")
+    assert resolve.calls == []  # refused before touching Resolve
+    _run(resolve, tmp_path, media["photo"], rendered_color="mint")
+    assert {m["color"] for m in resolve.project.current.GetMarkers().values()} == {"Mint"}
+
+
+def test_a_refused_marker_update_is_reported(
+    tmp_path: Path, media: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    resolve = make_fake(media["song"], MARKERS, length=120)
+    monkeypatch.setattr(resolve.project.current, "UpdateMarkerCustomData", lambda frame, data: False)
+    result = _run(resolve, tmp_path, media["photo"], render={"colors": ("Blue",)})
+    assert any("refused to update the marker(s) Intro, Verse" in note for note in result.notes)
+    assert len(result.placements) == 2
+
+
+def test_the_fake_refuses_what_resolve_refuses(tmp_path: Path, media: dict[str, Path]) -> None:
+    """The fake follows the README, so a bridge that passes against it uses the documented API."""
+    resolve = make_fake(media["song"], MARKERS, fps=FPS, start=START, length=120)
+    pool, timeline = resolve.project.media_pool, resolve.project.current
+    (item,) = pool.ImportMedia([str(media["song"])])
+    good = {"mediaPoolItem": item, "startFrame": 0, "endFrame": 24, "recordFrame": START, "trackIndex": 1}
+    assert pool.AppendToTimeline([{**good, "track": 1}]) is None  # unknown key
+    assert pool.AppendToTimeline([{**good, "recordFrame": START + 0.5}]) is None  # fractional frame
+    assert pool.AppendToTimeline([{**good, "mediaType": 3}]) is None
+    assert pool.AppendToTimeline([{**good, "trackIndex": 9}]) == [None]
+    (placed,) = pool.AppendToTimeline([{**good, "recordFrame": float(START)}])  # whole floats are fine
+    assert (placed.GetStart(), placed.GetDuration()) == (START, 24)  # absolute record frame, exclusive end
+    assert timeline.AddMarker(10.0, "Orange", "x", "", 1.0) is False
+    assert timeline.AddMarker(10.0, "Cream", "x", "", 1.0) is True
+    assert timeline.AddMarker(10.0, "Cream", "again", "", 1.0) is False  # one marker per frame
+    assert timeline.GetMarkers()[10.0]["color"] == "Cream"  # keys are floats relative to the start
+    assert timeline.UpdateMarkerCustomData(11.0, "{}") is False and timeline.DeleteMarkerAtFrame(11.0) is False
+    with pytest.raises(TypeError):
+        timeline.AddMarker(12.0, "Blue", "x", "")  # duration is required
+    assert pool.ImportTimelineFromFile(str(tmp_path / "x.otio"), {"name": "x"}) is None  # unknown key
+    assert timeline.Export(str(tmp_path / "two_args.otio"), resolve.EXPORT_OTIO)  # subtype ignored for OTIO
+    assert not timeline.Export(str(tmp_path / "x.edl"), 2, resolve.EXPORT_NONE)
+    assert not hasattr(make_fake(media["song"], [], version=(18, 1, 0, 0, "")), "EXPORT_OTIO")
+
+
+def test_optional_and_old_style_answers_are_tolerated(
+    tmp_path: Path, media: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    resolve = make_fake(media["song"], MARKERS[:1], length=120)
+    monkeypatch.setattr(resolve.project.current, "SetTrackEnable", None)  # an unknown attribute reads as None
+    result = _run(resolve, tmp_path, media["photo"], render={"takes": 2})
+    assert result.track_indices == [2, 3] and resolve.called("SetTrackEnable") == []
+
+    old = make_fake(media["song"], MARKERS, length=120)
+    monkeypatch.setattr(old.project.media_pool, "AppendToTimeline", lambda infos: True)  # Resolve 17 answered a bool
+    with pytest.raises(connect.ResolveError, match="placed 0 of 2 clips on track 2"):
+        _run(old, tmp_path / "old", media["photo"])

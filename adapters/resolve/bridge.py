@@ -7,9 +7,11 @@ new timeline imported from the output file, or clips on new video tracks of the 
 section frames), and recoloring the section markers with the job ids in their custom data.
 
 The pure parts (``placements_from_output``, ``marker_updates``, ``detect_marker_time``) live in
-``mapping``; ``run_bridge`` is the only function that does I/O. Resolve facts relied on (see docs/nle-notes.md):
-marker frames from ``GetMarkers()`` count from the timeline's first frame; ``AppendToTimeline``'s
-``recordFrame`` is absolute (timeline start frame included) and ``endFrame`` is exclusive (Resolve 19+).
+``mapping``; ``run_bridge`` is the only function that does I/O. Resolve facts relied on (sources in
+API_NOTES.md): marker frames from ``GetMarkers()`` count from the timeline's first frame; ``AppendToTimeline``'s
+``recordFrame`` is absolute (timeline start frame included), its frames must be whole numbers, and ``endFrame``
+is exclusive from Resolve 19 but inclusive in 18.x (the placed lengths are read back and corrected);
+``EXPORT_OTIO`` exists from Resolve 18.5; marker colors are the 16 of ``mapping.MARKER_COLORS``.
 """
 
 from __future__ import annotations
@@ -27,12 +29,22 @@ import opentimelineio as otio
 from otio_heygen.pipeline import RenderOptions, RunSummary
 from otio_heygen.sections import slugify
 
+from .api import apply_marker_updates, call, export_otio, marker_color, resolve_version
 from .connect import FILE_ROUTE, ResolveError, connect
-from .mapping import MarkerUpdate, Placement, detect_marker_time, marker_updates, placements_from_output
+from .mapping import (
+    MARKER_COLORS,
+    MarkerUpdate,
+    Placement,
+    detect_marker_time,
+    end_frame_exclusive,
+    marker_updates,
+    placements_from_output,
+)
 
 __all__ = [
     "BIN_NAME",
     "FILE_ROUTE",
+    "MARKER_COLORS",
     "BridgeOptions",
     "BridgeResult",
     "MarkerUpdate",
@@ -43,6 +55,7 @@ __all__ = [
     "detect_marker_time",
     "marker_updates",
     "placements_from_output",
+    "resolve_version",
     "run_bridge",
 ]
 
@@ -87,9 +100,6 @@ def default_output_dir(project_name: str, timeline_name: str) -> Path:
 
     docs = Path(platformdirs.user_documents_dir())
     return docs / "otio-heygen" / slugify(project_name, "project") / slugify(timeline_name, "timeline")
-
-
-# --------------------------------------------------------------------------------------------- pure
 
 
 # ------------------------------------------------------------------------------------------- Resolve
@@ -150,36 +160,64 @@ def _unique_track_name(timeline: Any, name: str) -> str:
     return f"{name} ({n})"
 
 
+def _duration(item: Any) -> int | None:
+    value = call(item, "GetDuration")
+    return round(float(value)) if isinstance(value, (int, float)) else None
+
+
+def _append(media_pool: Any, infos: list[dict[str, Any]], index: int) -> list[Any]:
+    answer = media_pool.AppendToTimeline(infos)  # a list of TimelineItems; Resolve 17 answered a bool
+    appended = [a for a in answer if a] if isinstance(answer, (list, tuple)) else []
+    if len(appended) != len(infos):
+        raise ResolveError(
+            f"Resolve placed {len(appended)} of {len(infos)} clips on track {index}",
+            hint="import the output timeline instead (--place timeline)",
+        )
+    return appended
+
+
 def _place_on_tracks(
-    media_pool: Any, timeline: Any, placements: Sequence[Placement], items: Mapping[str, Any]
+    media_pool: Any,
+    timeline: Any,
+    placements: Sequence[Placement],
+    items: Mapping[str, Any],
+    version: tuple[int, int] | None,
+    notes: list[str],
 ) -> list[int]:
     start = int(timeline.GetStartFrame())
+    inclusive = 0 if end_frame_exclusive(version) else 1
     indices: list[int] = []
     for track in sorted({p.track for p in placements}):
-        mine = [p for p in placements if p.track == track]
+        mine = sorted((p for p in placements if p.track == track), key=lambda p: p.record_frame)
         if not timeline.AddTrack("video"):
             raise ResolveError("Resolve refused to add a video track to the timeline")
         index = int(timeline.GetTrackCount("video"))
         timeline.SetTrackName("video", index, _unique_track_name(timeline, mine[0].track_name))
-        if not mine[0].enabled and hasattr(timeline, "SetTrackEnable"):
-            timeline.SetTrackEnable("video", index, False)
+        if not mine[0].enabled:
+            call(timeline, "SetTrackEnable", "video", index, False)
         infos = [
             {
                 "mediaPoolItem": items[_norm(p.media)],
-                "startFrame": p.source_start,
-                "endFrame": p.source_end,
+                "startFrame": int(p.source_start),
+                "endFrame": int(p.source_end) - inclusive,
                 "trackIndex": index,
-                "recordFrame": start + p.record_frame,
+                "recordFrame": start + int(p.record_frame),
                 "mediaType": MEDIA_TYPE_VIDEO,
             }
-            for p in sorted(mine, key=lambda p: p.record_frame)
+            for p in mine
         ]
-        appended = media_pool.AppendToTimeline(infos) or []
-        if len([a for a in appended if a]) != len(infos):
-            raise ResolveError(
-                f"Resolve placed {len([a for a in appended if a])} of {len(infos)} clips on track {index}",
-                hint="import the output timeline instead (--place timeline)",
-            )
+        appended = _append(media_pool, infos, index)
+        # Read the lengths back: the endFrame rule changed in Resolve 19 and the version may be unknown.
+        deltas = {(_duration(a) or 0) - (p.source_end - p.source_start) for a, p in zip(appended, mine, strict=True)}
+        if deltas in ({1}, {-1}) and all(_duration(a) is not None for a in appended):
+            (delta,) = deltas
+            if call(timeline, "DeleteClips", appended, False):
+                appended = _append(media_pool, [{**i, "endFrame": i["endFrame"] - delta} for i in infos], index)
+                notes.append(f"Resolve read endFrame the other way round; re-placed track {index} to the frame")
+            else:
+                notes.append(f"the clips on track {index} came out {delta:+d} frame long; trim them by hand")
+        elif deltas - {0}:
+            notes.append(f"some clips on track {index} differ in length from the render; check them")
         indices.append(index)
     return indices
 
@@ -196,7 +234,9 @@ def _unique_timeline_name(project: Any, name: str) -> str:
 
 def _import_timeline(media_pool: Any, folder: Any, output: Path, name: str, media_dir: Path) -> Any:
     media_pool.SetCurrentFolder(folder)
-    imported = media_pool.ImportTimelineFromFile(str(output), {"timelineName": name, "importSourceClips": False})
+    # importSourceClips False: link to the clips already in the bin ("sourceClipsFolders" is where to look).
+    options = {"timelineName": name, "importSourceClips": False, "sourceClipsFolders": [folder]}
+    imported = media_pool.ImportTimelineFromFile(str(output), options)
     if not imported:  # some versions only link when they import the source clips themselves
         imported = media_pool.ImportTimelineFromFile(
             str(output), {"timelineName": name, "importSourceClips": True, "sourceClipsPath": str(media_dir)}
@@ -209,20 +249,6 @@ def _import_timeline(media_pool: Any, folder: Any, output: Path, name: str, medi
     return imported
 
 
-def _apply_marker_updates(
-    timeline: Any, markers: Mapping[Any, Mapping[str, Any]], updates: Sequence[MarkerUpdate]
-) -> None:
-    for u in updates:
-        m = markers[u.frame]
-        if u.color is None or u.color == m.get("color"):
-            timeline.UpdateMarkerCustomData(u.frame, u.custom_data)
-            continue
-        args = (str(m.get("name", "")), str(m.get("note", "")), m.get("duration", 1))
-        timeline.DeleteMarkerAtFrame(u.frame)
-        if not timeline.AddMarker(u.frame, u.color, *args, u.custom_data):
-            timeline.AddMarker(u.frame, m.get("color", "Blue"), *args, m.get("customData", ""))
-
-
 def run_bridge(
     resolve: Any,
     options: BridgeOptions | None = None,
@@ -233,6 +259,8 @@ def run_bridge(
 ) -> BridgeResult:
     """Export the open timeline, render its sections, and bring the clips back into Resolve."""
     options = options or BridgeOptions()
+    rendered_color = marker_color(options.rendered_color, "rendered")
+    failed_color = marker_color(options.failed_color, "failed")
     if render is None:
         from otio_heygen import pipeline
 
@@ -249,6 +277,7 @@ def run_bridge(
     output_path = out_dir / f"{slugify(name, 'timeline')}_avatar.otio"
     markers = dict(timeline.GetMarkers() or {})
     start_frame = int(timeline.GetStartFrame())
+    version = resolve_version(resolve)
     notes: list[str] = []
     ropts = options.render
     if ropts.config_path is None and (out_dir / "otio-heygen.toml").is_file():
@@ -256,11 +285,7 @@ def run_bridge(
 
     with tempfile.TemporaryDirectory(prefix="otio-heygen-resolve-") as tmp:
         exported_path = Path(tmp) / f"{slugify(name, 'timeline')}.otio"
-        if not timeline.Export(str(exported_path), resolve.EXPORT_OTIO, resolve.EXPORT_NONE):
-            raise ResolveError(
-                f"Resolve could not export '{name}' as OpenTimelineIO",
-                hint="OTIO export needs Resolve 18.5 or later; or use the file route: " + FILE_ROUTE,
-            )
+        export_otio(resolve, timeline, exported_path, name, version)
         log(f"Exported '{name}' ({len(markers)} markers) from Resolve")
         if ropts.marker_time == "auto":
             try:
@@ -289,7 +314,7 @@ def run_bridge(
             result.new_timeline_name = str(new_timeline.GetName() or new_name)
             log(f"Imported the new timeline '{result.new_timeline_name}'")
         elif placements:
-            result.track_indices = _place_on_tracks(media_pool, timeline, placements, items)
+            result.track_indices = _place_on_tracks(media_pool, timeline, placements, items, version, notes)
             log(f"Placed {len(placements)} clips on video track(s) {result.track_indices}")
     finally:
         if previous:
@@ -304,10 +329,12 @@ def run_bridge(
         summary.failures,
         output_path=summary.output_path,
         recolor=recolor,
-        rendered_color=options.rendered_color,
-        failed_color=options.failed_color,
+        rendered_color=rendered_color,
+        failed_color=failed_color,
     )
-    _apply_marker_updates(timeline, markers, result.marker_updates)
+    refused = apply_marker_updates(timeline, markers, result.marker_updates)
+    if refused:
+        notes.append(f"Resolve refused to update the marker(s) {', '.join(refused)}; the renders are placed")
     if options.place == "timeline" and result.new_timeline_name:
         project.SetCurrentTimeline(new_timeline)
     return result

@@ -20,7 +20,55 @@ from otio_heygen.sections import slugify
 
 from .connect import url_to_path
 
-__all__ = ["MarkerUpdate", "Placement", "detect_marker_time", "marker_updates", "placements_from_output"]
+__all__ = [
+    "END_FRAME_EXCLUSIVE_SINCE",
+    "MARKER_COLORS",
+    "MarkerUpdate",
+    "Placement",
+    "canonical_color",
+    "detect_marker_time",
+    "end_frame_exclusive",
+    "marker_updates",
+    "parse_resolve_version",
+    "placements_from_output",
+]
+
+MARKER_COLORS = (
+    "Blue", "Cyan", "Green", "Yellow", "Red", "Pink", "Purple", "Fuchsia",
+    "Rose", "Lavender", "Sky", "Mint", "Lemon", "Sand", "Cocoa", "Cream",
+)  # fmt: skip
+"""The marker colors Resolve knows (README "Analyze Slate Settings": resolve.MARKER_BLUE ... MARKER_CREAM)."""
+
+END_FRAME_EXCLUSIVE_SINCE = (19, 0)
+"""``AppendToTimeline``'s ``endFrame`` is exclusive from Resolve 19 and inclusive in 18.x (see API_NOTES.md)."""
+
+_VERSION_TEXT = re.compile(r"(\d+)(?:\.(\d+))?")
+
+
+def canonical_color(color: str) -> str | None:
+    """``"green"`` -> ``"Green"``; None when Resolve has no marker color of that name."""
+    return next((c for c in MARKER_COLORS if c.lower() == str(color).strip().lower()), None)
+
+
+def parse_resolve_version(fields: object, text: object = None) -> tuple[int, int] | None:
+    """(major, minor) from ``GetVersion()`` (``[major, minor, patch, build, suffix]``) or ``GetVersionString()``."""
+    if isinstance(fields, (list, tuple)) and len(fields) >= 2:
+        try:
+            return int(fields[0]), int(fields[1])
+        except (TypeError, ValueError):
+            pass
+    if isinstance(fields, dict) and fields:  # some bridges hand Lua-style tables back as {1: major, 2: minor}
+        return parse_resolve_version([fields.get(k) for k in sorted(fields)], text)
+    match = _VERSION_TEXT.match(str(text or "").strip())
+    if match:
+        return int(match.group(1)), int(match.group(2) or 0)
+    return None
+
+
+def end_frame_exclusive(version: tuple[int, int] | None) -> bool:
+    """Whether ``endFrame`` in an ``AppendToTimeline`` clipInfo is exclusive (unknown version: the newest rule)."""
+    return version is None or version >= END_FRAME_EXCLUSIVE_SINCE
+
 
 _TAKE = re.compile(r"\s*\(take \d+\)$")
 
