@@ -97,8 +97,9 @@ def test_some_renders_fail_exit_1_output_kept_rerun_retries_only_those(
     captured = capsys.readouterr()
     assert code == 1, captured.err
     events = json_lines(captured.out)
-    result = events[-1]
+    result, error = events[-2:]
     assert result["event"] == "result"
+    assert error["event"] == "error" and error["exit_code"] == 1  # why the run exits 1, for scripts
     failures = result["failures"]
     assert isinstance(failures, list)
     assert sorted(f["section"] for f in failures) == ["Part 2", "Part 4"]
