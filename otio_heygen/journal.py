@@ -98,9 +98,16 @@ def _m002_runs_and_timings(db: sqlite3.Connection) -> None:
     db.execute("CREATE INDEX jobs_section ON jobs(section_slug, take)")
 
 
+def _m003_key_sent_at(db: sqlite3.Connection) -> None:
+    """When the row's Idempotency-Key was first recorded (HeyGen replays a key for 24 h only)."""
+    db.execute("ALTER TABLE jobs ADD COLUMN key_sent_at REAL")
+    db.execute("UPDATE jobs SET key_sent_at = state_since WHERE idempotency_key IS NOT NULL")
+
+
 MIGRATIONS: tuple[tuple[str, Migration], ...] = (
     ("001_jobs", _m001_jobs),
     ("002_runs_and_timings", _m002_runs_and_timings),
+    ("003_key_sent_at", _m003_key_sent_at),
 )
 """Append-only: the position of a migration is its version."""
 
@@ -108,15 +115,22 @@ MIGRATIONS: tuple[tuple[str, Migration], ...] = (
 def apply_migrations(db: sqlite3.Connection, migrations: Sequence[tuple[str, Migration]] = MIGRATIONS) -> list[str]:
     """Apply every migration not yet recorded in ``_migrations``; return the names applied."""
     db.execute("CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied_at REAL NOT NULL)")
-    done = {row[0] for row in db.execute("SELECT name FROM _migrations")}
     applied: list[str] = []
     for name, migrate in migrations:
-        if name in done:
-            continue
-        with db:  # one transaction per migration
-            migrate(db)
-            db.execute("INSERT INTO _migrations (name, applied_at) VALUES (?, ?)", (name, time.time()))
-        applied.append(name)
+        # One explicit transaction per migration (SQLite DDL is transactional): on a connection in
+        # autocommit mode ``with db:`` would commit each statement, so a process killed halfway
+        # left a half-migrated journal that no later run could open. Checked inside the
+        # transaction, so two processes opening the same journal never apply one migration twice.
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            if db.execute("SELECT 1 FROM _migrations WHERE name = ?", (name,)).fetchone() is None:
+                migrate(db)
+                db.execute("INSERT INTO _migrations (name, applied_at) VALUES (?, ?)", (name, time.time()))
+                applied.append(name)
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
     return applied
 
 
@@ -156,6 +170,8 @@ class JobRecord:
     last_run: int | None
     billed: bool
     timings: dict[str, float]
+    key_sent_at: float | None = None
+    """Wall-clock time the current ``idempotency_key`` was first recorded (before its first send)."""
 
 
 @dataclass(frozen=True)
@@ -338,8 +354,16 @@ class Journal:
         assert record is not None
         return record
 
+    def now(self) -> float:
+        """The journal's wall clock (what ``state_since`` and ``key_sent_at`` are stamped with)."""
+        return self._now()
+
     def update(self, key: str, **fields: Any) -> None:
-        """Set columns of one row (``state`` also stamps ``state_since``); dict values are stored as JSON."""
+        """Set columns of one row (``state`` also stamps ``state_since``); dict values are stored as JSON.
+
+        Recording an ``idempotency_key`` other than the row's current one stamps ``key_sent_at``
+        (a key written again keeps its first time); clearing it clears ``key_sent_at``.
+        """
         unknown = set(fields) - _UPDATABLE
         if unknown:
             raise ValueError(f"not journal columns: {sorted(unknown)}")
@@ -351,8 +375,16 @@ class Journal:
         if "state" in fields:
             values["state_since"] = now
         assignments = ", ".join(f"{k} = ?" for k in values)
+        args: list[Any] = list(values.values())
+        if "idempotency_key" in fields:
+            # SET expressions see the old row: keep the first time a key was recorded
+            assignments += (
+                ", key_sent_at = CASE WHEN ? IS NULL THEN NULL"
+                " WHEN idempotency_key IS ? AND key_sent_at IS NOT NULL THEN key_sent_at ELSE ? END"
+            )
+            args += [fields["idempotency_key"], fields["idempotency_key"], now]
         with self._tx() as db:
-            cur = db.execute(f"UPDATE jobs SET {assignments} WHERE key = ?", (*values.values(), key))
+            cur = db.execute(f"UPDATE jobs SET {assignments} WHERE key = ?", (*args, key))
             if cur.rowcount != 1:
                 raise KeyError(key)
 
@@ -396,4 +428,5 @@ def _record(cur: sqlite3.Cursor, row: tuple[Any, ...]) -> JobRecord:
         last_run=data.get("last_run"),
         billed=bool(data.get("billed") or 0),
         timings=json.loads(timings) if timings else {},
+        key_sent_at=data.get("key_sent_at"),
     )

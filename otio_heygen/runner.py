@@ -127,7 +127,13 @@ def plan_regenerations(
         kept = [
             job
             for job, record in extra
-            if job not in head and (record.state == "done" or record.video_id is not None or record.state == "creating")
+            if job not in head
+            and (
+                record.state == "done"
+                or record.video_id is not None
+                or record.state == "creating"
+                or record.idempotency_key is not None  # create sent, answer lost: maybe paid, resume it
+            )
         ]
         out.extend(head + kept + group)
     return out

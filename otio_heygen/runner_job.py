@@ -96,6 +96,9 @@ class _JobFailed(Exception):
 
 
 _PENDING_STATUSES = frozenset({"pending", "waiting", "queued"})
+KEY_REPLAY_S = 23 * 3600.0
+"""HeyGen replays an Idempotency-Key for 24 h (an hour of margin for clock drift). A create whose
+answer was lost longer ago than this is not resent blindly: the resend could start a second render."""
 STATUS_OUTAGE_S = 600.0
 """How long status checks may keep failing (network down, laptop asleep) before the job fails
 (its video id is kept, so a rerun picks the render up)."""
@@ -249,12 +252,21 @@ class JobStep:
     ) -> str:
         cost = round(job_seconds(job) * self.price, 6)
         t0 = self.clock()
+        inherited = self._record(job).idempotency_key  # an earlier process may have sent it already
         while True:
             self._check_may_create()
             if not self.limiter.admit():
                 raise Cancelled
             self._check_may_create()
             record = self._record(job)
+            if record.idempotency_key is not None and self._replay_expired(record):
+                self.journal.update(job.key, idempotency_key=None)  # the next run renders anew
+                raise _JobFailed(
+                    f"not sent again: a create for '{job.title}' went out "
+                    f"{(self.journal.now() - (record.key_sent_at or 0.0)) / 3600:.0f} h ago and its answer was "
+                    "lost; HeyGen remembers it for 24 h only, so a resend could pay twice - check your HeyGen "
+                    "videos for it, then run again to render it anew"
+                )
             if not self.budget.reserve(cost):
                 raise _JobFailed(
                     f"not started: it would take spending over the budget of ${self.budget.budget_usd:.2f}"
@@ -272,13 +284,17 @@ class JobStep:
             except RateLimitError as exc:
                 self.budget.refund(cost)
                 self.limiter.rate_limited(exc.retry_after)
-                self.limiter.release()
-                self._acquire()
+                if not self.limiter.requeue():
+                    raise Cancelled from None
                 continue
             except (AuthenticationError, InsufficientCreditError) as exc:
                 self.budget.refund(cost)
                 self._stop_creating(exc)
-                self.journal.update(job.key, idempotency_key=None)
+                if key != inherited:
+                    # refused on its first send: nothing exists under it. A key an earlier run sent
+                    # is kept: that send may have rendered (and spent the last credit), and only
+                    # the same key gets that render back instead of a second one.
+                    self.journal.update(job.key, idempotency_key=None)
                 raise
             except APIStatusError as exc:
                 if 400 <= exc.status_code < 500 and exc.status_code not in (408, 409):
@@ -294,6 +310,11 @@ class JobStep:
             timings["create_s"] = round(self.clock() - t0, 4)
             self._state(job, "rendering", video_id=video_id, cost_usd=cost)
             return video_id
+
+    def _replay_expired(self, record: JobRecord) -> bool:
+        """Whether HeyGen may have forgotten the row's Idempotency-Key (a resend could bill again)."""
+        sent = record.key_sent_at
+        return self.price > 0 and sent is not None and self.journal.now() - sent > KEY_REPLAY_S
 
     def _poll(self, job: Job, video_id: str, timings: dict[str, float]) -> None:
         record = self._record(job)
@@ -311,6 +332,11 @@ class JobStep:
                 status = self.backend.status(video_id)
                 failing_since = None
             except RateLimitError as exc:
+                waited = self.clock() - t0
+                if waited > self.options.poll_deadline_s:  # a 429 storm does not outlast the deadline
+                    raise RenderTimeoutError(
+                        job.title, video_id, waited_s=waited, last_status=last_raw or "rate limited", stuck=False
+                    ) from exc
                 self.pause(exc.retry_after if exc.retry_after is not None else self.poll_delay(0))
                 continue
             except RenderFailedRemoteError as exc:

@@ -120,9 +120,20 @@ class AdaptiveLimiter:
         with self._cond:
             if self._hold_until <= self._clock() and self.in_use <= self.allowed:
                 return True
+        return self.requeue()
+
+    def requeue(self) -> bool:
+        """Give the held slot back and wait for one again. False if the run was cancelled
+        meanwhile; the caller then still counts as holding its slot, so its one ``release``
+        keeps the count right."""
+        with self._cond:
             self.in_use -= 1
             self._cond.notify_all()
-        return self.acquire()
+        if self.acquire():
+            return True
+        with self._cond:
+            self.in_use += 1
+        return False
 
     def adopt(self) -> None:
         """The slot holds a render created in an earlier run (re-polled)."""
