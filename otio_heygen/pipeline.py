@@ -158,14 +158,14 @@ def prepare(
     warnings: list[str] = []
 
     layout: SongLayout | None = None
+    song_error: MediaError | None = None
     try:
         layout = locate_song(
             timeline, timeline_path, audio_override=options.audio, media_root=options.media_root,
             drive_track=options.drive_track, rate=rate, require_media=True,
         )
     except MediaError as exc:
-        if for_render:
-            raise
+        song_error = exc
         warnings.append(exc.one_line())
 
     selection = MarkerSelection(
@@ -173,6 +173,8 @@ def prepare(
         marker_time=options.marker_time, generated_track_prefix=options.track_name,
     )
     scan = find_sections(timeline, selection, song_end_frame=layout.end_frame if layout else None)
+    if song_error is not None and for_render:
+        raise song_error  # after the markers: a timeline without sections is told so first
     warnings.extend(scan.warnings)
     sections = select_only(scan.sections, options.only)
 

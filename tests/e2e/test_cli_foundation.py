@@ -265,3 +265,12 @@ def test_json_mode_reports_errors_as_json_on_stdout(tmp_path: Path, capsys: pyte
     error = json.loads(line)
     assert error["event"] == "error" and error["exit_code"] == 2 and "gone.otio" in error["message"]
     assert captured.err.startswith("otio-heygen: error: ") and len(captured.err.splitlines()) == 1
+
+
+def test_timeline_without_markers_or_song_is_told_about_markers_first(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    empty = tmp_path / "empty.otio"
+    otio.adapters.write_to_file(otio.schema.Timeline(name="empty"), str(empty))
+    line = run_bad(["render", str(empty), "-o", str(tmp_path / "o.otio")], capsys)
+    assert "marker" in line.lower()
