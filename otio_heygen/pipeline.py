@@ -176,41 +176,36 @@ def prepare(
     if song_error is not None and for_render:
         raise song_error  # after the markers: a timeline without sections is told so first
     warnings.extend(scan.warnings)
-    sections = select_only(scan.sections, options.only)
+    chosen = {s.index for s in select_only(scan.sections, options.only)}
 
     guessed_res, guessed_aspect = guess_render_format(timeline)
     guessed = {"resolution": guessed_res, "aspect": guessed_aspect}
     timeline_dir = timeline_path.resolve().parent
-    per_section = [
-        resolve_section_settings(
-            s, cli=_cli_settings(options), file=settings.file, timeline_dir=timeline_dir,
+
+    def settings_of(section: Section) -> SectionSettings:
+        return resolve_section_settings(
+            section, cli=_cli_settings(options), file=settings.file, timeline_dir=timeline_dir,
             config_dir=settings.config_dir, guessed=guessed,
         )
-        for s in sections
-    ]
 
     photo_digests: dict[Path, str] = {}
-    for section, conf in zip(sections, per_section, strict=True):
-        if conf.skip:
+    confs: dict[int, SectionSettings] = {}
+    for section in scan.sections:  # the chosen sections first: their photos are validated, not just hashed
+        if section.index in chosen:
+            confs[section.index] = settings_of(section)
+            _check_photo(section, confs[section.index], photo_digests, warnings, for_render=for_render)
+    for section in scan.sections:
+        if section.index in chosen:
             continue
-        if conf.image is None:
-            message = (f"no photo for section {section.name!r} - pass --image PHOTO, or add `image: file.png` "
-                       "to the marker's note, or set image in otio-heygen.toml")
-            if for_render:
-                raise PhotoError(message)
-            warnings.append(message)
-            continue
-        if conf.image in photo_digests:
-            continue
+        # left out by --only: planned only so its key (and finished clip) matches a full run
         try:
-            info = inspect_photo(conf.image)
-        except PhotoError as exc:
-            if for_render:
-                raise
-            warnings.append(exc.one_line())
-            continue
-        warnings.extend(info.warnings())
-        photo_digests[conf.image] = file_digest(conf.image)
+            conf = settings_of(section)
+            if conf.image is not None and conf.image not in photo_digests:
+                photo_digests[conf.image] = file_digest(conf.image)
+        except (OtioHeygenError, OSError):
+            continue  # such a section has no finished clip to keep
+        confs[section.index] = conf
+    planned = [(s, confs[s.index]) for s in scan.sections if s.index in confs]
 
     song: SongAudio | None = None
     if layout is not None:
@@ -223,53 +218,49 @@ def prepare(
     song_end = layout.end_frame if layout is not None and layout.clips else None
     audio_digests: dict[tuple[int, int], str] = {}
     if song is not None:
-        for section, conf in zip(sections, per_section, strict=True):
+        for section, conf in planned:
             a, b = audio_span(section, options.handles, song_end)
             audio_digests[(a, b)] = song.slice_digest(a, b)
-            if not conf.skip and song.vocal_energy(section.start_frame, section.end_frame) < SILENCE_DBFS:
+            silent = song.vocal_energy(section.start_frame, section.end_frame) < SILENCE_DBFS
+            if section.index in chosen and not conf.skip and silent:
                 source = f"track {options.drive_track!r}" if options.drive_track else "the song"
                 warnings.append(f"section {section.name!r} has no audible vocal in {source}: the avatar will not sing")
 
     plan = build_plan(
-        sections, per_section, rate=rate, handles=options.handles, price_per_second=settings.price_per_second,
-        photo_digests=photo_digests, audio_digests=audio_digests, warnings=warnings,
-        timecode_start=timeline_start_frame(timeline), song_end_frame=song_end,
+        [s for s, _ in planned], [c for _, c in planned], rate=rate, handles=options.handles,
+        price_per_second=settings.price_per_second, photo_digests=photo_digests, audio_digests=audio_digests,
+        warnings=warnings, timecode_start=timeline_start_frame(timeline), song_end_frame=song_end,
+        only=chosen if options.only else None,
     )
-    left_out: tuple[Job, ...] = ()
-    if for_render and options.only and song is not None:
-        left_out = _left_out_jobs(scan.sections, sections, options, settings, song, rate=rate,
-                                  timeline_dir=timeline_dir, guessed=guessed)
     return PreparedRun(
         timeline_path=timeline_path, timeline=timeline, rate=rate, start_frame=timeline_start_frame(timeline),
-        plan=plan, settings=settings, song=song, layout=layout, found=scan.sections, left_out=left_out,
+        plan=plan, settings=settings, song=song, layout=layout, found=scan.sections,
+        left_out=plan.left_out if for_render and song is not None else (),
     )
 
 
-def _left_out_jobs(
-    found: tuple[Section, ...], chosen: tuple[Section, ...], options: PlanOptions, settings: Settings,
-    song: SongAudio, *, rate: float, timeline_dir: Path, guessed: dict[str, str | None],
-) -> tuple[Job, ...]:
-    """The jobs of the sections ``--only`` leaves out, keyed as in a full run, so that their finished
-    clips (found in the journal, never rendered here) stay on the output timeline."""
-    usable: list[tuple[Section, SectionSettings]] = []
-    photos: dict[Path, str] = {}
-    audios: dict[tuple[int, int], str] = {}
-    for section in found:
-        try:
-            conf = resolve_section_settings(section, cli=_cli_settings(options), file=settings.file,
-                                            timeline_dir=timeline_dir, config_dir=settings.config_dir, guessed=guessed)
-            if conf.image is not None and conf.image not in photos:
-                photos[conf.image] = file_digest(conf.image)
-        except (OtioHeygenError, OSError):
-            continue  # such a section has no finished clip to keep
-        a, b = audio_span(section, options.handles, song.layout.end_frame)
-        audios[(a, b)] = song.slice_digest(a, b)
-        usable.append((section, conf))
-    full = build_plan([s for s, _ in usable], [c for _, c in usable], rate=rate, handles=options.handles,
-                      price_per_second=settings.price_per_second, photo_digests=photos, audio_digests=audios,
-                      song_end_frame=song.layout.end_frame)
-    chosen_ids = {s.index for s in chosen}
-    return tuple(job for job in full.jobs if job.section.index not in chosen_ids)
+def _check_photo(
+    section: Section, conf: SectionSettings, digests: dict[Path, str], warnings: list[str], *, for_render: bool
+) -> None:
+    """Validate a chosen section's photo (errors in ``render``, warnings in ``plan``) and hash it once."""
+    if conf.skip or (conf.image is not None and conf.image in digests):
+        return
+    if conf.image is None:
+        message = (f"no photo for section {section.name!r} - pass --image PHOTO, or add `image: file.png` "
+                   "to the marker's note, or set image in otio-heygen.toml")
+        if for_render:
+            raise PhotoError(message)
+        warnings.append(message)
+        return
+    try:
+        info = inspect_photo(conf.image)
+    except PhotoError as exc:
+        if for_render:
+            raise
+        warnings.append(exc.one_line())
+        return
+    warnings.extend(info.warnings())
+    digests[conf.image] = file_digest(conf.image)
 
 
 def plan_timeline(timeline_path: Path, options: PlanOptions, *, env: Mapping[str, str] | None = None) -> Plan:

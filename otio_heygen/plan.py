@@ -15,7 +15,7 @@ from __future__ import annotations
 import fnmatch
 import hashlib
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, cast
@@ -212,6 +212,8 @@ class Plan:
     skipped: tuple[str, ...] = ()
     timecode_start: int = 0
     """The timeline's start (global_start_time) in frames, for display only."""
+    left_out: tuple[Job, ...] = ()
+    """Jobs of the sections ``--only`` leaves out, keyed as in a full run (their finished clips stay)."""
 
     @property
     def total_seconds(self) -> float:
@@ -264,16 +266,24 @@ def build_plan(
     warnings: Sequence[str] = (),
     timecode_start: int = 0,
     song_end_frame: int | None = None,
+    only: Collection[int] | None = None,
 ) -> Plan:
-    """One job per section and take, in timeline order; skipped sections are listed."""
+    """One job per section and take, in timeline order; skipped sections are listed.
+
+    ``only`` (section indices) keeps those sections' jobs in ``jobs`` and puts the others in
+    ``left_out``; keys are computed over every section either way, so a section's key (and its
+    occurrence among identical sections) is the same with or without ``--only``."""
     if handles < 0:
         raise SectionError(f"handles must be 0 or more frames (got {handles})")
     jobs: list[Job] = []
+    left_out: list[Job] = []
     skipped: list[str] = []
     seen: dict[str, int] = {}
     for section, conf in zip(sections, settings, strict=True):
+        chosen = only is None or section.index in only
         if conf.skip:
-            skipped.append(section.name)
+            if chosen:
+                skipped.append(section.name)
             continue
         photo = photo_digests.get(conf.image) if conf.image else None
         audio = audio_digests.get(audio_span(section, handles, song_end_frame))
@@ -283,17 +293,20 @@ def build_plan(
             if seen[key] > 1:  # identical audio and settings in two sections: keep one job per section
                 key = job_key(section, conf, take, handles, photo_digest=photo, audio_digest=audio,
                               occurrence=seen[key])
-            jobs.append(Job(section=section, take=take, settings=conf, handles_frames=handles, key=key,
-                            audio_limit_frame=song_end_frame))
+            (jobs if chosen else left_out).append(Job(
+                section=section, take=take, settings=conf, handles_frames=handles, key=key,
+                audio_limit_frame=song_end_frame,
+            ))
     notes = list(warnings) + [f"section {name!r} skipped (skip: yes in its note)" for name in skipped]
     return Plan(
-        sections=tuple(sections),
+        sections=tuple(s for s in sections if only is None or s.index in only),
         jobs=tuple(jobs),
         rate=rate,
         price_per_second=price_per_second,
         warnings=tuple(notes),
         skipped=tuple(skipped),
         timecode_start=timecode_start,
+        left_out=tuple(left_out),
     )
 
 

@@ -527,3 +527,19 @@ def test_audio_span_never_cuts_into_the_section() -> None:
     assert audio_span(sec, 24, limit=450) == (376, 500)  # a song ending early never shortens the section
     assert audio_span(sec, 24, limit=510) == (376, 510)
     assert audio_span(sec, 24) == (376, 524)
+
+
+def test_only_keeps_full_run_keys_even_for_identical_sections() -> None:
+    # two choruses with the same audio and settings: the second one's key carries its occurrence
+    secs = [section("Chorus 1", 0, 240, index=1), section("Verse", 240, 480, index=2),
+            section("Chorus 2", 480, 720, index=3)]
+    digests = {(0, 240): "c" * 64, (240, 480): "v" * 64, (480, 720): "c" * 64}
+    common: dict[str, Any] = dict(rate=NTSC, handles=0, price_per_second=0.1,
+                                  photo_digests={Path("/p/artist.png"): PHOTO}, audio_digests=digests)
+    full = build_plan(secs, [settings()] * 3, **common)
+    only = build_plan(secs, [settings()] * 3, only={3}, **common)
+    assert [j.section.name for j in only.jobs] == ["Chorus 2"]
+    assert only.jobs[0].key == full.jobs[2].key != full.jobs[0].key
+    assert [j.key for j in only.left_out] == [full.jobs[0].key, full.jobs[1].key]
+    assert [s.name for s in only.sections] == ["Chorus 2"]
+    assert only.total_seconds == pytest.approx(240 / NTSC)  # left-out sections cost nothing
