@@ -27,6 +27,7 @@ import numpy as np
 import opentimelineio as otio
 
 from otio_heygen.errors import MediaError
+from otio_heygen.heygen.assets import MAX_UPLOAD_BYTES
 from otio_heygen.rates import exact_rate
 from otio_heygen.timeline import timeline_rate
 
@@ -46,7 +47,7 @@ __all__ = [
     "write_upload_audio",
 ]
 
-UPLOAD_LIMIT_BYTES = 32 * 1024 * 1024
+UPLOAD_LIMIT_BYTES = MAX_UPLOAD_BYTES
 """HeyGen's upload size limit; a WAV above it is sent as MP3 instead."""
 
 DECODE_COUNTS: Counter[Path] = Counter()

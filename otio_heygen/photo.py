@@ -6,7 +6,6 @@ and under 2K. The type is sniffed from the bytes, never from the file name.
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,6 +13,7 @@ import av
 import numpy as np
 
 from otio_heygen.errors import PhotoError
+from otio_heygen.heygen.assets import IMAGE_MIMES, MAX_UPLOAD_BYTES, file_sha256, sniff_mime
 
 __all__ = [
     "MAX_DECODE_SIDE",
@@ -30,7 +30,6 @@ MIN_SIDE = 512
 MAX_SIDE = 2048
 MAX_DECODE_SIDE = 16384
 """Larger images are refused unread (a small file can inflate to gigabytes of pixels)."""
-MAX_UPLOAD_BYTES = 32 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -54,20 +53,13 @@ class PhotoInfo:
 
 def sniff_image_type(head: bytes) -> str | None:
     """``image/png`` or ``image/jpeg`` from the first bytes, else None."""
-    if head.startswith(b"\x89PNG\r\n\x1a\n"):
-        return "image/png"
-    if head.startswith(b"\xff\xd8\xff"):
-        return "image/jpeg"
-    return None
+    mime = sniff_mime(head)
+    return mime if mime in IMAGE_MIMES else None
 
 
 def file_digest(path: Path, chunk: int = 1 << 20) -> str:
-    """sha256 of a file's bytes."""
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        while block := fh.read(chunk):
-            h.update(block)
-    return h.hexdigest()
+    """sha256 of a file's bytes (the same digest the asset cache keys uploads by)."""
+    return file_sha256(path, chunk)
 
 
 def inspect_photo(path: Path, *, min_side: int = MIN_SIDE) -> PhotoInfo:

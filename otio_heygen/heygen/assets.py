@@ -47,10 +47,11 @@ def sniff_mime(head: bytes) -> str | None:
     return None
 
 
-def file_sha256(path: Path) -> str:
+def file_sha256(path: Path, chunk: int = 1 << 20) -> str:
+    """sha256 of a file's bytes, read in ``chunk``-sized blocks."""
     digest = hashlib.sha256()
     with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
+        for block in iter(lambda: fh.read(chunk), b""):
             digest.update(block)
     return digest.hexdigest()
 
