@@ -16,7 +16,7 @@ __all__ = ["account"]
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def account(as_json: bool) -> None:
     """Show the HeyGen account's remaining balance (GET /v3/users/me)."""
-    from otio_heygen.heygen.backend import make_heygen_backend
+    from otio_heygen.backends.heygen.backend import make_heygen_backend
 
     settings = load_settings()
     if settings.api_key is None:

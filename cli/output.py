@@ -20,8 +20,9 @@ from rich.console import Console
 from rich.table import Table
 
 from otio_heygen.pipeline import RunSummary
-from otio_heygen.plan import Plan
-from otio_heygen.progress import ProgressSink, make_progress
+from otio_heygen.planning.plan import Plan
+
+from .progress import ProgressSink, make_progress
 
 __all__ = ["EventPrinter", "print_plan_table", "print_summary", "timecode"]
 

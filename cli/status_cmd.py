@@ -12,8 +12,9 @@ from pathlib import Path
 import click
 from rich.console import Console
 
-from otio_heygen.journal import JOURNAL_DIRNAME, Journal
-from otio_heygen.progress import render_status, status_report
+from otio_heygen.run.journal import JOURNAL_DIRNAME, Journal
+
+from .progress import render_status, status_report
 
 __all__ = ["output_dir_for", "status"]
 

@@ -6,7 +6,7 @@
 - 2: bad input or usage; nothing was spent (``InputError`` and its children,
   ``BudgetExceededError``, ``ConfigError``).
 - 1: the run happened but something failed (``RenderFailedError``, ``ApiError`` and
-  the HeyGen-specific errors in ``otio_heygen.heygen.errors``).
+  the HeyGen-specific errors in ``otio_heygen.backends.heygen.errors``).
 
 Messages are one line a video editor understands: what happened, which file or
 section, and what to do. They never contain the API key.
@@ -27,7 +27,7 @@ Tree::
     │   └── BudgetExceededError
     ├── RenderFailedError             exit 1
     ├── InterruptedRunError           exit 130
-    └── ApiError                      exit 1 (subclasses in otio_heygen.heygen.errors)
+    └── ApiError                      exit 1 (subclasses in otio_heygen.backends.heygen.errors)
 """
 
 from __future__ import annotations

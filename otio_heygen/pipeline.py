@@ -15,10 +15,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from otio_heygen.audio import SongAudio, SongLayout, locate_song, probe_media, write_upload_audio
-from otio_heygen.backends import Backend, PreviewBackend
+from otio_heygen.backends.heygen.backend import make_heygen_backend
+from otio_heygen.backends.heygen.errors import AuthenticationError
 from otio_heygen.config import Settings, load_settings
-from otio_heygen.conform import conform
 from otio_heygen.errors import (
     ConfigError,
     MediaError,
@@ -27,19 +26,20 @@ from otio_heygen.errors import (
     OutputPathError,
     PhotoError,
 )
-from otio_heygen.formats import guess_render_format
-from otio_heygen.heygen.backend import make_heygen_backend
-from otio_heygen.heygen.errors import AuthenticationError
-from otio_heygen.journal import Journal
-from otio_heygen.markers import MarkerSelection, find_sections
-from otio_heygen.photo import file_digest, inspect_photo
-from otio_heygen.plan import Plan, build_plan, check_regenerate, rekey, resolve_section_settings, select_only
-from otio_heygen.plan_types import ClipResult, Job, SectionSettings, audio_span
-from otio_heygen.runner import RunOptions, estimate_pending_cost, plan_regenerations, run_jobs
-from otio_heygen.sections import Section
-from otio_heygen.sync import MIN_CONFIDENCE, check_clip_sync
-from otio_heygen.timeline import read_timeline, timeline_rate, timeline_start_frame
-from otio_heygen.writer import check_output_path, check_schema_versions, media_url, url_style_for, write_timeline
+from otio_heygen.media.audio import SongAudio, SongLayout, locate_song, probe_media, write_upload_audio
+from otio_heygen.media.photo import file_digest, inspect_photo
+from otio_heygen.media.sync import MIN_CONFIDENCE, check_clip_sync
+from otio_heygen.output.conform import conform
+from otio_heygen.output.writer import check_output_path, check_schema_versions, media_url, url_style_for, write_timeline
+from otio_heygen.planning.plan import Plan, build_plan, check_regenerate, rekey, resolve_section_settings, select_only
+from otio_heygen.planning.types import ClipResult, Job, SectionSettings, audio_span
+from otio_heygen.read.formats import guess_render_format
+from otio_heygen.read.timeline import read_timeline, timeline_rate, timeline_start_frame
+from otio_heygen.run.contract import Backend, PreviewBackend
+from otio_heygen.run.journal import Journal
+from otio_heygen.run.runner import RunOptions, estimate_pending_cost, plan_regenerations, run_jobs
+from otio_heygen.sections.markers import MarkerSelection, find_sections
+from otio_heygen.sections.model import Section
 
 __all__ = [
     "PlanOptions",

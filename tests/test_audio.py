@@ -1,4 +1,4 @@
-"""Tests for otio_heygen.audio: locating the song, decode-once, sample-exact cuts, upload encoding, probing.
+"""Tests for otio_heygen.media.audio: locating the song, decode-once, sample-exact cuts, upload encoding, probing.
 
 All media are real files written in tmp_path with the stdlib ``wave`` module or PyAV.
 """
@@ -14,10 +14,10 @@ import numpy as np
 import opentimelineio as otio
 import pytest
 
-from otio_heygen import audio
-from otio_heygen.audio import SongAudio, SongClip, SongLayout, locate_song
 from otio_heygen.errors import InputError, MediaError
-from otio_heygen.sync import measure_offset
+from otio_heygen.media import audio
+from otio_heygen.media.audio import SongAudio, SongClip, SongLayout, locate_song
+from otio_heygen.media.sync import measure_offset
 
 RT = otio.opentime.RationalTime
 TR = otio.opentime.TimeRange

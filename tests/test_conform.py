@@ -1,4 +1,4 @@
-"""Tests for otio_heygen.conform: layout of the generated tracks on a copy of the timeline."""
+"""Tests for otio_heygen.output.conform: layout of the generated tracks on a copy of the timeline."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ from typing import Any
 import opentimelineio as otio
 import pytest
 
-from otio_heygen.conform import GENERATED_KEY, conform, is_generated_track, json_safe, timeline_rate
-from otio_heygen.plan_types import ClipResult, Job, SectionSettings
-from otio_heygen.sections import Section, slugify
+from otio_heygen.output.conform import GENERATED_KEY, conform, is_generated_track, json_safe, timeline_rate
+from otio_heygen.planning.types import ClipResult, Job, SectionSettings
+from otio_heygen.sections.model import Section, slugify
 
 RT = otio.opentime.RationalTime
 TR = otio.opentime.TimeRange

@@ -1,4 +1,4 @@
-"""Tests for otio_heygen.formats: render resolution and aspect ratio from a timeline's metadata."""
+"""Tests for otio_heygen.read.formats: render resolution and aspect ratio from a timeline's metadata."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from pathlib import Path
 import opentimelineio as otio
 import pytest
 
-from otio_heygen.formats import aspect_for_size, guess_frame_size, guess_render_format, resolution_for_size
-from otio_heygen.writer import write_timeline
+from otio_heygen.output.writer import write_timeline
+from otio_heygen.read.formats import aspect_for_size, guess_frame_size, guess_render_format, resolution_for_size
 
 RT = otio.opentime.RationalTime
 

@@ -14,10 +14,9 @@ import httpx
 import pytest
 from pydantic import ValidationError
 
-from otio_heygen.errors import ApiError, MediaError, PhotoError
-from otio_heygen.heygen.assets import sniff_mime
-from otio_heygen.heygen.client import HeyGenClient
-from otio_heygen.heygen.errors import (
+from otio_heygen.backends.heygen.assets import sniff_mime
+from otio_heygen.backends.heygen.client import HeyGenClient
+from otio_heygen.backends.heygen.errors import (
     APIConnectionError,
     AuthenticationError,
     BadRequestError,
@@ -31,9 +30,16 @@ from otio_heygen.heygen.errors import (
     RenderTimeoutError,
     RequestInProgressError,
 )
-from otio_heygen.heygen.http import CREATE_TIMEOUT, build_http_client
-from otio_heygen.heygen.models import AccountInfo, CreateVideoData, CreateVideoRequest, ImageAssetRef, VideoData
-from otio_heygen.heygen.retry import DEFAULT_MAX_RETRIES, MAX_RETRY_DELAY
+from otio_heygen.backends.heygen.http import CREATE_TIMEOUT, build_http_client
+from otio_heygen.backends.heygen.models import (
+    AccountInfo,
+    CreateVideoData,
+    CreateVideoRequest,
+    ImageAssetRef,
+    VideoData,
+)
+from otio_heygen.backends.heygen.retry import DEFAULT_MAX_RETRIES, MAX_RETRY_DELAY
+from otio_heygen.errors import ApiError, MediaError, PhotoError
 from tests.heygen_fake import FAKE_API_KEY, FakeHeyGen, http_date, write_test_png, write_test_wav
 
 WALL = 1_795_000_000.0  # a fixed "now" for Retry-After dates

@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from otio_heygen.heygen.retry import (
+from otio_heygen.backends.heygen.retry import (
     DEFAULT_MAX_RETRIES,
     IN_PROGRESS_MAX_RETRIES,
     INITIAL_RETRY_DELAY,

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from otio_heygen.errors import OutputPathError
-from otio_heygen.journal import (
+from otio_heygen.planning.types import Job, SectionSettings
+from otio_heygen.run.journal import (
     JOURNAL_DIRNAME,
     MIGRATIONS,
     Journal,
@@ -16,8 +17,7 @@ from otio_heygen.journal import (
     job_seconds,
     journal_path,
 )
-from otio_heygen.plan_types import Job, SectionSettings
-from otio_heygen.sections import Section
+from otio_heygen.sections.model import Section
 
 
 def make_job(index: int = 1, name: str = "Chorus 1", take: int = 1, seconds: int = 4) -> Job:

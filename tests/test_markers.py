@@ -1,4 +1,4 @@
-"""Markers -> sections (otio_heygen.markers): every dialect fixture, selection, directives, validation."""
+"""Markers -> sections (otio_heygen.sections.markers): every dialect fixture, selection, directives, validation."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ import opentimelineio as otio
 import pytest
 
 from otio_heygen.errors import NoSectionsError, SectionError
-from otio_heygen.markers import (
+from otio_heygen.read.timeline import read_timeline
+from otio_heygen.sections.markers import (
     DIRECTIVE_KEYS,
     MarkerSelection,
     collect_markers,
@@ -18,7 +19,6 @@ from otio_heygen.markers import (
     parse_directives,
     unknown_directive_keys,
 )
-from otio_heygen.timeline import read_timeline
 
 FIXTURES = Path(__file__).parent / "fixtures" / "dialects"
 EXPECTED = sorted(FIXTURES.glob("*.expected.json"))

@@ -10,7 +10,7 @@ import opentimelineio as otio
 import pytest
 
 from otio_heygen.adapters import otio_plugin
-from otio_heygen.conform import is_generated_track
+from otio_heygen.output.conform import is_generated_track
 from otio_heygen.pipeline import RenderOptions, render_timeline
 
 from .resolve_fake import make_fake, write_png, write_wav

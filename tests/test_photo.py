@@ -1,4 +1,4 @@
-"""Tests for otio_heygen.photo: type sniffing, size checks, corrupt files, digests, pixel loading.
+"""Tests for otio_heygen.media.photo: type sniffing, size checks, corrupt files, digests, pixel loading.
 
 Every image is a real PNG or JPEG written in tmp_path with PyAV (as sample_timelines/make_samples.py does).
 """
@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from otio_heygen.errors import InputError, PhotoError
-from otio_heygen.photo import (
+from otio_heygen.media.photo import (
     MAX_DECODE_SIDE,
     MIN_SIDE,
     PhotoInfo,

@@ -1,4 +1,4 @@
-"""Tests for otio_heygen.plan: settings precedence, value normalisation, job keys, the plan and its JSON.
+"""Tests for otio_heygen.planning.plan: settings precedence, value normalisation, job keys, the plan and its JSON.
 
 Pure functions on values: sections, a parsed config file and digests are built in the test.
 """
@@ -15,7 +15,7 @@ import pytest
 
 from otio_heygen.config import FileConfig
 from otio_heygen.errors import InputError, SectionError
-from otio_heygen.plan import (
+from otio_heygen.planning.plan import (
     KEY_VERSION,
     build_plan,
     canonical_json,
@@ -25,8 +25,8 @@ from otio_heygen.plan import (
     rekey,
     resolve_section_settings,
 )
-from otio_heygen.plan_types import SectionSettings
-from otio_heygen.sections import Section, slugify
+from otio_heygen.planning.types import SectionSettings
+from otio_heygen.sections.model import Section, slugify
 
 NTSC = 24000 / 1001
 PHOTO = "a" * 64
@@ -521,7 +521,7 @@ def test_handles_stop_at_the_song_end_so_silence_is_never_paid_for() -> None:
 
 
 def test_audio_span_never_cuts_into_the_section() -> None:
-    from otio_heygen.plan_types import audio_span
+    from otio_heygen.planning.types import audio_span
 
     sec = section("Late", 400, 500)
     assert audio_span(sec, 24, limit=450) == (376, 500)  # a song ending early never shortens the section

@@ -1,4 +1,4 @@
-"""Tests for otio_heygen.preview: the offline preview MP4, frame rates, text drawing.
+"""Tests for otio_heygen.backends.preview: the offline preview MP4, frame rates, text drawing.
 
 Inputs are real WAV/PNG files written in tmp_path; every output is decoded again with PyAV.
 Audio is kept short (about a second) so the whole file runs in a few seconds.
@@ -16,9 +16,9 @@ import av
 import numpy as np
 import pytest
 
+from otio_heygen.backends.preview import draw_text, rate_fraction, render_preview
 from otio_heygen.errors import InputError, MediaError, PhotoError
-from otio_heygen.plan_types import RenderRequest
-from otio_heygen.preview import draw_text, rate_fraction, render_preview
+from otio_heygen.planning.types import RenderRequest
 
 NTSC_FILM = 24000 / 1001
 NTSC_VIDEO = 30000 / 1001

@@ -10,10 +10,7 @@ import pytest
 from click.testing import CliRunner
 from rich.console import Console
 
-from otio_heygen.cli.status_cmd import output_dir_for, status
-from otio_heygen.journal import Journal
-from otio_heygen.plan_types import Job, SectionSettings
-from otio_heygen.progress import (
+from otio_heygen.cli.progress import (
     JsonLinesSink,
     LiveProgress,
     QuietSink,
@@ -22,7 +19,10 @@ from otio_heygen.progress import (
     render_status,
     status_report,
 )
-from otio_heygen.sections import Section
+from otio_heygen.cli.status_cmd import output_dir_for, status
+from otio_heygen.planning.types import Job, SectionSettings
+from otio_heygen.run.journal import Journal
+from otio_heygen.sections.model import Section
 
 
 def job(index: int, name: str, take: int = 1) -> Job:

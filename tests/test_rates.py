@@ -6,7 +6,7 @@ from fractions import Fraction
 
 import pytest
 
-from otio_heygen.rates import exact_rate
+from otio_heygen.read.rates import exact_rate
 
 
 @pytest.mark.parametrize(

@@ -24,8 +24,8 @@ import pytest
 
 from otio_heygen.cli.main import main
 from otio_heygen.errors import AdapterMissingError, InputError, NoSectionsError, TimelineFormatError
-from otio_heygen.markers import SectionScan, collect_markers, find_sections
-from otio_heygen.timeline import read_timeline
+from otio_heygen.read.timeline import read_timeline
+from otio_heygen.sections.markers import SectionScan, collect_markers, find_sections
 
 REAL = Path(__file__).resolve().parent / "fixtures" / "real"
 RT = otio.opentime.RationalTime

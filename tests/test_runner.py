@@ -17,15 +17,15 @@ from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
-from otio_heygen.backends import AssetKind, Backend
-from otio_heygen.heygen.errors import (
+from otio_heygen.backends.heygen.errors import (
     APIConnectionError,
     AuthenticationError,
     InsufficientCreditError,
     RateLimitError,
 )
-from otio_heygen.plan_types import ClipResult, Job, RemoteStatus, RenderRequest, SectionSettings
-from otio_heygen.sections import Section
+from otio_heygen.planning.types import ClipResult, Job, RemoteStatus, RenderRequest, SectionSettings
+from otio_heygen.run.contract import AssetKind, Backend
+from otio_heygen.sections.model import Section
 from tests.heygen_fake import write_test_png, write_test_wav
 
 
@@ -228,11 +228,11 @@ import signal  # noqa: E402
 
 import pytest  # noqa: E402
 
-from otio_heygen.backends import PreviewBackend  # noqa: E402
+from otio_heygen.backends.heygen.backend import idempotency_key_for  # noqa: E402
 from otio_heygen.errors import BudgetExceededError, InterruptedRunError, OutputPathError  # noqa: E402
-from otio_heygen.heygen.backend import idempotency_key_for  # noqa: E402
-from otio_heygen.journal import JobRecord, Journal  # noqa: E402
-from otio_heygen.runner import (  # noqa: E402
+from otio_heygen.run.contract import PreviewBackend  # noqa: E402
+from otio_heygen.run.journal import JobRecord, Journal  # noqa: E402
+from otio_heygen.run.runner import (  # noqa: E402
     AdaptiveLimiter,
     BudgetGuard,
     Event,
@@ -599,7 +599,7 @@ def test_preview_backend_writes_real_clips(env: Env) -> None:
 
 from werkzeug import Request, Response  # noqa: E402
 
-from otio_heygen.heygen.backend import HeyGenBackend, make_heygen_backend  # noqa: E402
+from otio_heygen.backends.heygen.backend import HeyGenBackend, make_heygen_backend  # noqa: E402
 from tests.heygen_fake import FAKE_API_KEY, FakeHeyGen  # noqa: E402
 
 

@@ -1,4 +1,4 @@
-"""Tests for otio_heygen.sync: offsets of synthetic clips shifted by known amounts, and real MP4/AAC files."""
+"""Tests for otio_heygen.media.sync: offsets of synthetic clips shifted by known amounts, and real MP4/AAC files."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ import av
 import numpy as np
 import pytest
 
-from otio_heygen import sync
-from otio_heygen.audio import write_upload_audio
-from otio_heygen.sync import SyncResult, check_clip_sync, compensation_frames, measure_offset
+from otio_heygen.media import sync
+from otio_heygen.media.audio import write_upload_audio
+from otio_heygen.media.sync import SyncResult, check_clip_sync, compensation_frames, measure_offset
 
 TOLERANCE_MS = 5.0
 

@@ -1,4 +1,4 @@
-"""Reading every dialect (otio_heygen.timeline + otio_heygen.dialects): rates, starts, bad inputs."""
+"""Reading every dialect (otio_heygen.read.timeline + otio_heygen.read.dialects): rates, starts, bad inputs."""
 
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ from pathlib import Path
 import opentimelineio as otio
 import pytest
 
-from otio_heygen.dialects import (
+from otio_heygen.errors import AdapterMissingError, InputError, TimelineFormatError, TimelineNotFoundError
+from otio_heygen.read.dialects import (
     downgrade_marker3,
     edl_rate,
     marker_colors,
@@ -21,9 +22,8 @@ from otio_heygen.dialects import (
     ppro_color_name,
     timecode_frames,
 )
-from otio_heygen.errors import AdapterMissingError, InputError, TimelineFormatError, TimelineNotFoundError
-from otio_heygen.fcpxml import read_fcpxml
-from otio_heygen.timeline import (
+from otio_heygen.read.fcpxml import read_fcpxml
+from otio_heygen.read.timeline import (
     SUPPORTED_SUFFIXES,
     frames,
     read_timeline,

@@ -1,4 +1,4 @@
-"""Tests for otio_heygen.writer: output checks, media URLs and atomic round trips per format."""
+"""Tests for otio_heygen.output.writer: output checks, media URLs and atomic round trips per format."""
 
 from __future__ import annotations
 
@@ -16,10 +16,9 @@ import numpy as np
 import opentimelineio as otio
 import pytest
 
-from otio_heygen.conform import conform, is_generated_track
 from otio_heygen.errors import InputError, OutputPathError
-from otio_heygen.sections import Section
-from otio_heygen.writer import (
+from otio_heygen.output.conform import conform, is_generated_track
+from otio_heygen.output.writer import (
     OUTPUT_SUFFIXES,
     _fcp_path_url,
     check_output_path,
@@ -27,6 +26,7 @@ from otio_heygen.writer import (
     url_style_for,
     write_timeline,
 )
+from otio_heygen.sections.model import Section
 from tests.test_conform import RATES, build_input_timeline, clips, frames, make_result, make_section
 
 MakeMp4 = Callable[[Path, int], Path]
@@ -422,7 +422,7 @@ def _timeline_with_media(urls: list[str]) -> otio.schema.Timeline:
 
 
 def test_relative_media_of_the_input_still_resolves_from_another_output_folder(tmp_path: Path) -> None:
-    from otio_heygen.writer import rebase_relative_media
+    from otio_heygen.output.writer import rebase_relative_media
 
     src = tmp_path / "edit"
     (src / "audio").mkdir(parents=True)
@@ -443,8 +443,8 @@ def test_relative_media_of_the_input_still_resolves_from_another_output_folder(t
 
 
 def test_generated_clips_keep_their_output_relative_urls(tmp_path: Path) -> None:
-    from otio_heygen.conform import GENERATED_KEY
-    from otio_heygen.writer import rebase_relative_media
+    from otio_heygen.output.conform import GENERATED_KEY
+    from otio_heygen.output.writer import rebase_relative_media
 
     tl = _timeline_with_media(["x_media/01_A_take1.mp4"])
     next(iter(tl.find_clips())).metadata[GENERATED_KEY] = {"job_key": "k"}

@@ -27,7 +27,7 @@ from typing import Any, Literal
 import opentimelineio as otio
 
 from otio_heygen.pipeline import RenderOptions, RunSummary
-from otio_heygen.sections import slugify
+from otio_heygen.sections.model import slugify
 
 from .api import apply_marker_updates, call, export_otio, marker_color, resolve_version
 from .connect import FILE_ROUTE, ResolveError, connect

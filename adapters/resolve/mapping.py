@@ -15,8 +15,8 @@ from typing import Any, Literal
 
 import opentimelineio as otio
 
-from otio_heygen.conform import GENERATED_KEY, is_generated_track
-from otio_heygen.sections import slugify
+from otio_heygen.output.conform import GENERATED_KEY, is_generated_track
+from otio_heygen.sections.model import slugify
 
 from .connect import url_to_path
 

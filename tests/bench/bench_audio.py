@@ -23,8 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
-from otio_heygen import audio
-from otio_heygen.audio import SongAudio, SongClip, SongLayout
+from otio_heygen.media import audio
+from otio_heygen.media.audio import SongAudio, SongClip, SongLayout
 
 RATE = 25.0
 SAMPLE_RATE = 48000

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import opentimelineio as otio
 
-from otio_heygen.markers import find_sections
-from otio_heygen.timeline import read_timeline
+from otio_heygen.read.timeline import read_timeline
+from otio_heygen.sections.markers import find_sections
 
 TRACKS = 50
 SPACING = 100  # frames between section starts

@@ -37,9 +37,9 @@ ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from otio_heygen.heygen.backend import make_heygen_backend  # noqa: E402
-from otio_heygen.journal import Journal  # noqa: E402
-from otio_heygen.runner import RunOptions, RunReport, run_jobs  # noqa: E402
+from otio_heygen.backends.heygen.backend import make_heygen_backend  # noqa: E402
+from otio_heygen.run.journal import Journal  # noqa: E402
+from otio_heygen.run.runner import RunOptions, RunReport, run_jobs  # noqa: E402
 from tests.heygen_fake import FAKE_API_KEY, FakeHeyGen, make_test_mp4  # noqa: E402
 from tests.test_runner import Pipeline, make_jobs  # noqa: E402
 

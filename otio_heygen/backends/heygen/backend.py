@@ -14,14 +14,14 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from otio_heygen.backends import AssetKind
+from otio_heygen.backends.heygen.assets import AssetCache, account_fingerprint, file_sha256
+from otio_heygen.backends.heygen.client import HeyGenClient, VideoProbe, check_idempotency_key
+from otio_heygen.backends.heygen.errors import BadRequestError, NotFoundError
+from otio_heygen.backends.heygen.http import build_http_client
+from otio_heygen.backends.heygen.models import AccountInfo, CreateVideoRequest, ImageAssetRef, VideoData
 from otio_heygen.errors import MediaError, PhotoError
-from otio_heygen.heygen.assets import AssetCache, account_fingerprint, file_sha256
-from otio_heygen.heygen.client import HeyGenClient, VideoProbe, check_idempotency_key
-from otio_heygen.heygen.errors import BadRequestError, NotFoundError
-from otio_heygen.heygen.http import build_http_client
-from otio_heygen.heygen.models import AccountInfo, CreateVideoRequest, ImageAssetRef, VideoData
-from otio_heygen.plan_types import RemoteStatus, RenderRequest
+from otio_heygen.planning.types import RemoteStatus, RenderRequest
+from otio_heygen.run.contract import AssetKind
 
 __all__ = [
     "DEFAULT_PRICE_PER_SECOND",
@@ -70,7 +70,7 @@ def _mentions_asset(error: BadRequestError | NotFoundError) -> bool:
 
 
 class HeyGenBackend:
-    """Renders through HeyGen v3 (see ``otio_heygen.backends.Backend``)."""
+    """Renders through HeyGen v3 (see ``otio_heygen.run.contract.Backend``)."""
 
     name = "heygen"
 

@@ -1,20 +1,20 @@
 """HeyGen v3: HTTP client, wire models, errors, retry policy, asset cache and the ``heygen`` backend.
 
 ``client.py`` is the only module that knows v3 paths; ``backend.py`` adapts it to
-``otio_heygen.backends.Backend``. Import submodules directly; this package re-exports the
+``otio_heygen.run.contract.Backend``. Import submodules directly; this package re-exports the
 names most callers need.
 """
 
 from __future__ import annotations
 
-from otio_heygen.heygen.backend import (
+from otio_heygen.backends.heygen.backend import (
     DEFAULT_PRICE_PER_SECOND,
     HeyGenBackend,
     idempotency_key_for,
     make_heygen_backend,
 )
-from otio_heygen.heygen.client import HeyGenClient, VideoProbe, probe_video
-from otio_heygen.heygen.http import DEFAULT_BASE_URL, build_http_client
+from otio_heygen.backends.heygen.client import HeyGenClient, VideoProbe, probe_video
+from otio_heygen.backends.heygen.http import DEFAULT_BASE_URL, build_http_client
 
 __all__ = [
     "DEFAULT_BASE_URL",

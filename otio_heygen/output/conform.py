@@ -24,7 +24,7 @@ from typing import Any
 
 import opentimelineio as otio
 
-from otio_heygen.plan_types import ClipResult
+from otio_heygen.planning.types import ClipResult
 
 __all__ = [
     "GENERATED_KEY",

@@ -3,7 +3,7 @@
 A backend renders in four steps so the runner can journal between them:
 ``upload`` (returns an asset id), ``create`` (returns a video id; given an
 Idempotency-Key), ``status`` (poll) and ``download`` (to a destination path).
-``heygen`` talks to HeyGen v3 (``otio_heygen.heygen.backend``); ``preview`` draws the
+``heygen`` talks to HeyGen v3 (``otio_heygen.backends.heygen.backend``); ``preview`` draws the
 photo and the section name into a real H.264+AAC MP4 carrying the section audio, with no
 key and no network, so the whole round trip can be tried before spending money.
 """
@@ -13,7 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal, Protocol
 
-from otio_heygen.plan_types import RemoteStatus, RenderRequest
+from otio_heygen.planning.types import RemoteStatus, RenderRequest
 
 __all__ = ["AssetKind", "Backend", "PreviewBackend"]
 
@@ -45,7 +45,7 @@ class Backend(Protocol):
 
 
 class PreviewBackend:
-    """Offline backend: renders a preview MP4 locally (see ``otio_heygen.preview``)."""
+    """Offline backend: renders a preview MP4 locally (see ``otio_heygen.backends.preview``)."""
 
     name = "preview"
     price_per_second = 0.0
@@ -64,6 +64,6 @@ class PreviewBackend:
         return RemoteStatus(state="completed", raw_status="completed")
 
     def download(self, video_id: str, request: RenderRequest, dest: Path) -> None:
-        from otio_heygen.preview import render_preview
+        from otio_heygen.backends.preview import render_preview
 
         render_preview(request, dest, width=self.width, height=self.height)

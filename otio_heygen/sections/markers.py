@@ -18,10 +18,9 @@ from typing import Any, Literal
 
 import opentimelineio as otio
 
-from otio_heygen.dialects import marker_info
 from otio_heygen.errors import NoSectionsError, SectionError
-from otio_heygen.sections import FoundMarker, Section, slugify
-from otio_heygen.timeline import (
+from otio_heygen.read.dialects import marker_info
+from otio_heygen.read.timeline import (
     frame_label,
     frames,
     round_frame,
@@ -29,6 +28,7 @@ from otio_heygen.timeline import (
     timeline_rate,
     timeline_start_frame,
 )
+from otio_heygen.sections.model import FoundMarker, Section, slugify
 
 __all__ = [
     "DIRECTIVE_KEYS",

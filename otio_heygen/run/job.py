@@ -5,7 +5,7 @@ Idempotency-Key is committed before the create is sent and the video id right af
 killed process resumes without a second bill. A render failed at HeyGen (not billed) forgets
 its key so a rerun creates anew; a timeout or a download error keeps the video id so a rerun
 re-polls it. Orchestration (threads, budget pre-check, reuse of done jobs) is in
-``otio_heygen.runner``.
+``otio_heygen.run.runner``.
 """
 
 from __future__ import annotations
@@ -16,10 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from otio_heygen.backends import AssetKind, Backend
-from otio_heygen.errors import ApiError, OtioHeygenError, PhotoError
-from otio_heygen.heygen.backend import idempotency_key_for
-from otio_heygen.heygen.errors import (
+from otio_heygen.backends.heygen.backend import idempotency_key_for
+from otio_heygen.backends.heygen.errors import (
     APIStatusError,
     AuthenticationError,
     InsufficientCreditError,
@@ -28,9 +26,11 @@ from otio_heygen.heygen.errors import (
     RenderFailedRemoteError,
     RenderTimeoutError,
 )
-from otio_heygen.journal import ACTIVE_STATES, JobRecord, Journal, job_seconds
-from otio_heygen.plan_types import ClipResult, Job, RenderRequest
-from otio_heygen.runner_limits import AdaptiveLimiter, BudgetGuard, Event, Stop
+from otio_heygen.errors import ApiError, OtioHeygenError, PhotoError
+from otio_heygen.planning.types import ClipResult, Job, RenderRequest
+from otio_heygen.run.contract import AssetKind, Backend
+from otio_heygen.run.journal import ACTIVE_STATES, JobRecord, Journal, job_seconds
+from otio_heygen.run.limits import AdaptiveLimiter, BudgetGuard, Event, Stop
 
 __all__ = ["Cancelled", "JobStep", "RunOptions", "build_request", "describe_error", "ident", "poll_schedule"]
 
@@ -72,7 +72,7 @@ def poll_schedule(options: RunOptions) -> Callable[[float], float]:
     if options.poll_interval_s is not None:
         interval = options.poll_interval_s
         return lambda _elapsed: interval
-    from otio_heygen.heygen.retry import poll_delay
+    from otio_heygen.backends.heygen.retry import poll_delay
 
     return poll_delay
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from otio_heygen.sections import Section
+from otio_heygen.sections.model import Section
 
 __all__ = [
     "ClipResult",

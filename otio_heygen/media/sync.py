@@ -1,7 +1,7 @@
 """Lip-sync check: how far a rendered clip's audio is shifted against the section audio that was sent.
 
 This module owns the offset measurement (FFT cross-correlation with numpy, no I/O in ``measure_offset``)
-and ``check_clip_sync``, which decodes both files with PyAV (through ``otio_heygen.audio.read_audio``) and
+and ``check_clip_sync``, which decodes both files with PyAV (through ``otio_heygen.media.audio.read_audio``) and
 turns the offset into frames at the timeline rate, flagged when more than one frame off.
 
 Method: a coarse lag from the correlation of 1 ms amplitude envelopes (robust to periodic signals and
@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from otio_heygen.audio import probe_media, read_audio
+from otio_heygen.media.audio import probe_media, read_audio
 
 __all__ = [
     "ANALYSIS_RATE",

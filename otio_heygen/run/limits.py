@@ -5,7 +5,7 @@
 - :class:`AdaptiveLimiter`: at most N renders at once; a 429 lowers N and pauses new creates
   for ``Retry-After``; successful creates raise it back one step at a time.
 
-Used by ``otio_heygen.runner`` and ``otio_heygen.runner_job``; no I/O here, time is injected.
+Used by ``otio_heygen.run.runner`` and ``otio_heygen.run.job``; no I/O here, time is injected.
 """
 
 from __future__ import annotations

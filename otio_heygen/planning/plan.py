@@ -22,8 +22,8 @@ from typing import Any, cast
 
 from otio_heygen.config import FileConfig, LookSettings
 from otio_heygen.errors import InputError, SectionError
-from otio_heygen.plan_types import AspectRatio, Expressiveness, Fit, Job, Resolution, SectionSettings, audio_span
-from otio_heygen.sections import Section
+from otio_heygen.planning.types import AspectRatio, Expressiveness, Fit, Job, Resolution, SectionSettings, audio_span
+from otio_heygen.sections.model import Section
 
 __all__ = [
     "KEY_VERSION",

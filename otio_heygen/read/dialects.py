@@ -4,7 +4,7 @@ Owns: ``Marker.3`` JSON (newer OTIO) -> ``Marker.2``; CMX3600 EDL clean-up (CR-o
 trailing newline, drop-frame locators the adapter skips, the record start it loses, the rate EDLs do not
 state, Resolve's timeline-marker EDL); and where each dialect keeps a marker's text, keywords and color
 (Resolve ``Resolve_OTIO``, Premiere ``fcp_xml`` ``pproColor``, Kdenlive ``comment``, EDL ``cmx_3600``).
-The FCPXML reader lives in ``otio_heygen.fcpxml``.
+The FCPXML reader lives in ``otio_heygen.read.fcpxml``.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Reading timelines of every NLE dialect into one ``otio.schema.Timeline`` (reading only).
 
 Owns: choosing the reader by extension (and by content for ``.xml`` holding FCPXML), the dialect repairs
-of ``otio_heygen.dialects`` (``Marker.3`` JSON, CMX3600 EDL clean-up) and ``otio_heygen.fcpxml``, turning
+of ``otio_heygen.read.dialects`` (``Marker.3`` JSON, CMX3600 EDL clean-up) and ``otio_heygen.read.fcpxml``, turning
 every failure into an ``InputError`` an editor understands (never a traceback), and the timeline's rate,
 first frame and length in whole frames. Writing belongs to ``writer``/``conform``.
 """
@@ -19,9 +19,9 @@ from typing import Any
 
 import opentimelineio as otio
 
-from otio_heygen.dialects import downgrade_marker3, edl_rate, normalise_edl, settle_edl
 from otio_heygen.errors import AdapterMissingError, TimelineFormatError, TimelineNotFoundError
-from otio_heygen.fcpxml import read_fcpxml
+from otio_heygen.read.dialects import downgrade_marker3, edl_rate, normalise_edl, settle_edl
+from otio_heygen.read.fcpxml import read_fcpxml
 
 __all__ = [
     "ADAPTER_PACKAGES",

@@ -1,13 +1,13 @@
 """The one orchestrator: runs a plan's jobs through a backend, concurrently, resumably, within budget.
 
 Each job walks ``planned -> uploading -> creating -> rendering -> downloading -> done``, every
-step committed to the :class:`~otio_heygen.journal.Journal` before the next network call that
+step committed to the :class:`~otio_heygen.run.journal.Journal` before the next network call that
 depends on it: the Idempotency-Key before the create is sent, the video id before any wait.
 A rerun therefore skips done jobs (no API call), re-polls renders, and re-sends an interrupted
 create with the same key, so nothing is billed twice.
 
-The per-job steps live in ``otio_heygen.runner_job``, the run-wide limits in
-``otio_heygen.runner_limits``. Threads: a pool of ``2 x concurrency`` workers runs whole jobs;
+The per-job steps live in ``otio_heygen.run.job``, the run-wide limits in
+``otio_heygen.run.limits``. Threads: a pool of ``2 x concurrency`` workers runs whole jobs;
 a render slot (``AdaptiveLimiter``) is held from create to completion so at most
 ``concurrency`` renders run at once, while other workers upload ahead and download behind. A
 429 lowers the allowed concurrency and pauses new creates for ``Retry-After``; successes raise
@@ -32,12 +32,12 @@ from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from otio_heygen.backends import Backend
 from otio_heygen.errors import BudgetExceededError, InterruptedRunError, OutputPathError
-from otio_heygen.journal import ACTIVE_STATES, JobRecord, Journal, job_seconds
-from otio_heygen.plan_types import ClipResult, Job, RenderRequest
-from otio_heygen.runner_job import JobStep, RunOptions, build_request, describe_error, ident
-from otio_heygen.runner_limits import AdaptiveLimiter, BudgetGuard, Event, Stop
+from otio_heygen.planning.types import ClipResult, Job, RenderRequest
+from otio_heygen.run.contract import Backend
+from otio_heygen.run.job import JobStep, RunOptions, build_request, describe_error, ident
+from otio_heygen.run.journal import ACTIVE_STATES, JobRecord, Journal, job_seconds
+from otio_heygen.run.limits import AdaptiveLimiter, BudgetGuard, Event, Stop
 
 __all__ = [
     "AdaptiveLimiter",

@@ -25,9 +25,9 @@ from typing import Any, Literal
 
 import opentimelineio as otio
 
-from otio_heygen.conform import GENERATED_KEY, is_generated_track
 from otio_heygen.errors import OutputPathError
-from otio_heygen.formats import guess_frame_size
+from otio_heygen.output.conform import GENERATED_KEY, is_generated_track
+from otio_heygen.read.formats import guess_frame_size
 
 __all__ = [
     "OUTPUT_SUFFIXES",

@@ -16,9 +16,9 @@ import numpy as np
 
 from otio_heygen.errors import MediaError
 from otio_heygen.fsutil import create_temp_beside
-from otio_heygen.photo import load_photo_rgb
-from otio_heygen.plan_types import RenderRequest
-from otio_heygen.rates import exact_rate as rate_fraction
+from otio_heygen.media.photo import load_photo_rgb
+from otio_heygen.planning.types import RenderRequest
+from otio_heygen.read.rates import exact_rate as rate_fraction
 
 __all__ = ["draw_text", "rate_fraction", "render_preview"]
 

@@ -1,9 +1,9 @@
 """HeyGen v3 client: the only module that knows v3 paths, headers and envelopes.
 
-It is *given* an ``httpx.Client`` (built by ``otio_heygen.heygen.http``) plus injected
+It is *given* an ``httpx.Client`` (built by ``otio_heygen.backends.heygen.http``) plus injected
 ``sleep``/``clock``/``wall_clock``/``rng``, so tests never wait for real. Retries follow
-``otio_heygen.heygen.retry``; errors are translated once, here, into
-``otio_heygen.heygen.errors``. Downloads never send the API key to the file host.
+``otio_heygen.backends.heygen.retry``; errors are translated once, here, into
+``otio_heygen.backends.heygen.errors``. Downloads never send the API key to the file host.
 """
 
 from __future__ import annotations
@@ -24,10 +24,8 @@ from urllib.parse import quote
 import httpx
 from pydantic import BaseModel, ValidationError
 
-from otio_heygen.errors import ApiError, MediaError, PhotoError
-from otio_heygen.fsutil import create_temp_beside
-from otio_heygen.heygen.assets import AUDIO_MIMES, IMAGE_MIMES, MAX_UPLOAD_BYTES, sniff_mime
-from otio_heygen.heygen.errors import (
+from otio_heygen.backends.heygen.assets import AUDIO_MIMES, IMAGE_MIMES, MAX_UPLOAD_BYTES, sniff_mime
+from otio_heygen.backends.heygen.errors import (
     APIConnectionError,
     InvalidVideoError,
     PermissionDeniedError,
@@ -35,8 +33,8 @@ from otio_heygen.heygen.errors import (
     RenderTimeoutError,
     error_from_response,
 )
-from otio_heygen.heygen.http import API_KEY_HEADER, CREATE_TIMEOUT, DOWNLOAD_TIMEOUT
-from otio_heygen.heygen.models import (
+from otio_heygen.backends.heygen.http import API_KEY_HEADER, CREATE_TIMEOUT, DOWNLOAD_TIMEOUT
+from otio_heygen.backends.heygen.models import (
     IDEMPOTENCY_KEY_RE,
     AccountInfo,
     AssetData,
@@ -44,7 +42,7 @@ from otio_heygen.heygen.models import (
     CreateVideoRequest,
     VideoData,
 )
-from otio_heygen.heygen.retry import (
+from otio_heygen.backends.heygen.retry import (
     DEFAULT_MAX_RETRIES,
     is_retryable_status,
     max_retries_for,
@@ -53,6 +51,8 @@ from otio_heygen.heygen.retry import (
     retry_delay,
     should_retry,
 )
+from otio_heygen.errors import ApiError, MediaError, PhotoError
+from otio_heygen.fsutil import create_temp_beside
 
 __all__ = [
     "ASSETS_PATH",

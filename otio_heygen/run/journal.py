@@ -25,7 +25,7 @@ from types import TracebackType
 from typing import Any, Literal
 
 from otio_heygen.errors import OutputPathError
-from otio_heygen.plan_types import Job
+from otio_heygen.planning.types import Job
 
 __all__ = [
     "ACTIVE_STATES",

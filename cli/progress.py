@@ -1,6 +1,6 @@
 """What a run shows while it works, and what ``otio-heygen status`` reports afterwards.
 
-Three sinks for the runner's events (plain dicts, see ``otio_heygen.runner.Event``):
+Three sinks for the runner's events (plain dicts, see ``otio_heygen.run.runner.Event``):
 
 - :class:`LiveProgress`: a ``rich`` live view on a terminal's stderr (one row per section
   and take with its state and how long it has been in it, an overall bar, elapsed time and
@@ -30,8 +30,8 @@ from rich.progress_bar import ProgressBar
 from rich.table import Table
 from rich.text import Text
 
-from otio_heygen.journal import ACTIVE_STATES, Journal
-from otio_heygen.sync import MIN_CONFIDENCE
+from otio_heygen.media.sync import MIN_CONFIDENCE
+from otio_heygen.run.journal import ACTIVE_STATES, Journal
 
 __all__ = [
     "JsonLinesSink",

@@ -1,0 +1,1 @@
+"""Render backends: plugins of ``otio_heygen.run.contract`` (``preview``, ``heygen``)."""

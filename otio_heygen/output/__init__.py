@@ -1,0 +1,1 @@
+"""Output: conforming the new tracks (pure) and writing timelines atomically."""

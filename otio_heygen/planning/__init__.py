@@ -1,0 +1,1 @@
+"""Planning (pure): sections + settings -> jobs, job keys and cost."""

@@ -1,0 +1,1 @@
+"""Reading timelines: OTIO and our own FCPXML reader, NLE dialects, rates and formats."""

@@ -1,0 +1,1 @@
+"""Sections: markers -> sections, per-section directives and validation (pure)."""
