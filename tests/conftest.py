@@ -1,4 +1,5 @@
-"""Shared test isolation: no test sees the developer's key (env or key file), API URL, config or asset cache."""
+"""Shared test isolation: no test sees the developer's key (env or key file), API URL, config, asset cache
+or account ledger (each test gets its own ledger file)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ _ENV = (
     "OTIO_HEYGEN_POLL_INTERVAL",
     "OTIO_HEYGEN_CONFIG",
     "OTIO_HEYGEN_DEBUG",
+    "OTIO_HEYGEN_LEDGER",
 )
 
 
@@ -30,6 +32,11 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.Temp
     config_home = tmp_path_factory.mktemp("config-home")
     monkeypatch.setenv("OTIO_HEYGEN_KEY_FILE", str(config_home / "no-key" / "heygen_api_key"))
     monkeypatch.setattr(platformdirs, "user_config_path", lambda appname=None, *_, **__: config_home / (appname or ""))
+    # the account ledger: a fresh file per test (env, so e2e subprocesses inherit it), and a user data
+    # dir in a temp folder for code given an explicit env: no test touches the real ledger or shares one
+    ledger_home = tmp_path_factory.mktemp("ledger-home")
+    monkeypatch.setenv("OTIO_HEYGEN_LEDGER", str(ledger_home / "ledger.sqlite"))
+    monkeypatch.setattr(platformdirs, "user_data_dir", lambda appname=None, *_, **__: str(ledger_home / "data"))
     yield
 
 
