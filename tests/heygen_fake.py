@@ -13,8 +13,13 @@ Usage (or import the ``fake_heygen`` fixture from this module)::
 What it does:
 - ``POST /v3/assets`` (multipart, exactly one field ``file``; png/jpeg/wav/mp3 sniffed; 32 MB),
   ``POST /v3/videos`` (strict body: unknown fields, wrong enums, nulls, unknown asset ids -> 400
-  ``invalid_parameter`` with ``param``; Idempotency-Key replay), ``GET /v3/videos/{id}``,
-  ``GET /v3/users/me``, and presigned-style downloads under ``/files/``.
+  ``invalid_parameter`` with ``param``; Idempotency-Key replay for ``replay_window_s`` seconds of
+  the injected clock, 24 h by default: after it a reused key creates a NEW video and bills again,
+  like the real service), ``GET /v3/videos/{id}``, ``GET /v3/videos`` (the account's videos,
+  newest first, ``limit`` (1-100, default 10), ``token``/``next_token`` pagination, ``title``
+  substring filter; items as ``GET /v3/videos/{id}``), ``GET /v3/users/me``, and presigned-style
+  downloads under ``/files/``. ``delete_video(id)`` makes a video unknown (404), like a deletion
+  or an expiry on HeyGen's side.
 - Every ``/v3`` call needs ``X-Api-Key``; downloads count requests that wrongly carry it.
 - Render progress is computed from the injected ``clock`` (``pending`` -> ``waiting`` ->
   ``processing`` -> ``completed``), never from a background thread, so a client that dies
@@ -31,10 +36,10 @@ Fault injection (each queued fault is consumed by the next request to that endpo
 ``inject("download", "truncate")`` (Content-Length larger than the body, then the connection
 drops), ``inject("download", "redirect")`` (302 to a CDN-style URL), ``fail_render(...)``,
 ``stick_pending(...)``, ``expire_urls()``, ``finish_all()``.
-Endpoints: ``upload``, ``create``, ``status``, ``download``, ``account``.
+Endpoints: ``upload``, ``create``, ``status``, ``download``, ``account``, ``list``.
 
 Counters (plain attributes): ``uploads`` (assets stored) / ``upload_requests``; ``creates``
-(renders started, i.e. billed) / ``create_requests``; ``creates_by_key`` and
+(renders started, i.e. billed) / ``create_requests``; ``list_requests``; ``creates_by_key`` and
 ``create_requests_by_key`` (per Idempotency-Key); ``key_body_mismatches`` (a key replayed with a
 different body); ``status_requests``; ``download_requests`` / ``downloads_completed`` /
 ``downloads_with_key`` (must stay 0); ``rejected`` ((method, path, status, param) of every request
@@ -79,7 +84,8 @@ __all__ = [
 
 FAKE_API_KEY = "hg_test_SECRET_key_0123456789abcdef"
 MAX_UPLOAD = 32 * 1024 * 1024
-ENDPOINTS = ("upload", "create", "status", "download", "account")
+ENDPOINTS = ("upload", "create", "status", "download", "account", "list")
+REPLAY_WINDOW_S = 24 * 3600.0
 KEY_RE = re.compile(r"[A-Za-z0-9_:.\-]{1,255}")
 ENUMS = {
     "resolution": {"4k", "1080p", "720p"},
@@ -242,6 +248,8 @@ class FakeVideo:
     stuck: bool = False
     url_token: int = 0
     mp4: bytes | None = None
+    seq: int = 0
+    """Creation order (newest first in ``GET /v3/videos``)."""
 
 
 _DEFAULT_CODES = {
@@ -295,6 +303,7 @@ class FakeHeyGen:
         video_bytes: bytes | None = None,
         echo_audio: bool = True,
         balance: float = 42.5,
+        replay_window_s: float = REPLAY_WINDOW_S,
     ) -> None:
         self.server = httpserver
         self.render_seconds = render_seconds
@@ -303,6 +312,7 @@ class FakeHeyGen:
         self.video_bytes = video_bytes
         self.echo_audio = echo_audio
         self.balance = balance
+        self.replay_window_s = replay_window_s
         self.lock = threading.RLock()
         self.assets: dict[str, FakeAsset] = {}
         self.videos: dict[str, FakeVideo] = {}
@@ -315,12 +325,15 @@ class FakeHeyGen:
         self.create_requests_by_key: Counter[str] = Counter()
         self.key_body_mismatches = 0
         self.status_requests = 0
+        self.list_requests = 0
         self.download_requests = 0
         self.downloads_completed = 0
         self.downloads_with_key = 0
         self.rejected: list[tuple[str, str, int, str | None]] = []
         self.requests: list[tuple[str, str]] = []
-        self._keys: dict[str, str] = {}
+        self._keys: dict[str, tuple[str, float]] = {}
+        """Idempotency-Key -> (video id, clock time of the key's first use)."""
+        self._seq = 0
         self._upload_keys: dict[str, str] = {}
         self._render_rules: list[tuple[str | None, str, tuple[str, str] | None]] = []
         httpserver.expect_request(re.compile(r"^/.*$")).respond_with_handler(self._dispatch)
@@ -380,8 +393,20 @@ class FakeHeyGen:
                 video.created_at = -math.inf
 
     def video_by_title(self, title: str) -> FakeVideo:
+        """The video whose title is ``title`` or starts with it followed by a tag (``Chorus [oh-...]``)."""
         with self.lock:
-            return next(v for v in self.videos.values() if v.title == title)
+            return next(v for v in self.videos.values() if v.title == title or v.title.startswith(title + " ["))
+
+    def videos_titled(self, title: str) -> list[FakeVideo]:
+        """Every video titled ``title`` (with or without a trailing tag), oldest first."""
+        with self.lock:
+            found = [v for v in self.videos.values() if v.title == title or v.title.startswith(title + " [")]
+            return sorted(found, key=lambda v: v.seq)
+
+    def delete_video(self, video_id: str) -> None:
+        """HeyGen no longer has this video: status, list and download answer as for an unknown id."""
+        with self.lock:
+            self.videos.pop(video_id)
 
     # -- dispatch ---------------------------------------------------------------------------
 
@@ -398,6 +423,8 @@ class FakeHeyGen:
                 return self._upload(request)
             if path == "/v3/videos" and request.method == "POST":
                 return self._create(request)
+            if path == "/v3/videos" and request.method == "GET":
+                return self._list(request)
             if path.startswith("/v3/videos/") and request.method == "GET":
                 return self._status(request, path[len("/v3/videos/") :])
             if path == "/v3/users/me" and request.method == "GET":
@@ -525,18 +552,23 @@ class FakeHeyGen:
             problem = self._validate_create(body)
             if problem is not None:
                 return self._reject(request, 400, "invalid_parameter", problem[0], problem[1])
-            video_id = self._keys.get(key) if key else None
+            known = self._keys.get(key) if key else None
+            if known is not None and self.clock() - known[1] > self.replay_window_s:
+                known = None  # the key is forgotten: a resend is a new, billed render
+            video_id = known[0] if known is not None else None
             if video_id is not None:
-                if self.videos[video_id].body != body:
+                replayed = self.videos.get(video_id)
+                if replayed is not None and replayed.body != body:
                     self.key_body_mismatches += 1
             else:
                 video_id = f"v_{uuid.uuid4().hex[:16]}"
-                video = FakeVideo(video_id, body.get("title", ""), body, key, self.clock())
+                self._seq += 1
+                video = FakeVideo(video_id, body.get("title", ""), body, key, self.clock(), seq=self._seq)
                 self._apply_rules(video)
                 self.videos[video_id] = video
                 self.creates += 1
                 if key:
-                    self._keys[key] = video_id
+                    self._keys[key] = (video_id, self.clock())
                     self.creates_by_key[key] += 1
         if fault is not None:
             return self._fault_response(request, fault)
@@ -574,18 +606,61 @@ class FakeHeyGen:
             video = self.videos.get(video_id)
             if video is None:
                 return self._reject(request, 404, "not_found", f"Video {video_id} not found", "video_id")
-            state = self._state(video)
-            data: dict[str, Any] = {"id": video_id, "status": state, "title": video.title, "created_at": 1764270000}
-            if state == "completed":
-                data.update(
-                    video_url=f"{self.base_url}/files/{video_id}.mp4?Expires=1764300000&Signature=s{video.url_token}",
-                    thumbnail_url=f"{self.base_url}/files/{video_id}.jpg",
-                    duration=round(self._duration(video), 3),
-                    completed_at=1764270415,
-                )
-            elif state == "failed" and video.fail:
-                data.update(failure_code=video.fail[0], failure_message=video.fail[1])
+            data = self._resource(video)
         return _ok(data)
+
+    def _resource(self, video: FakeVideo) -> dict[str, Any]:
+        """A video as ``GET /v3/videos/{id}`` shows it (called with the lock held)."""
+        video_id = video.video_id
+        state = self._state(video)
+        data: dict[str, Any] = {
+            "id": video_id, "status": state, "title": video.title, "created_at": 1764270000 + video.seq
+        }
+        if state == "completed":
+            data.update(
+                video_url=f"{self.base_url}/files/{video_id}.mp4?Expires=1764300000&Signature=s{video.url_token}",
+                thumbnail_url=f"{self.base_url}/files/{video_id}.jpg",
+                duration=round(self._duration(video), 3),
+                completed_at=1764270415,
+            )
+        elif state == "failed" and video.fail:
+            data.update(failure_code=video.fail[0], failure_message=video.fail[1])
+        return data
+
+    def _list(self, request: Request) -> Response:
+        """``GET /v3/videos``: newest first, ``limit``, ``token`` (an opaque cursor), ``title`` substring."""
+        with self.lock:
+            self.list_requests += 1
+        fault = self._fault("list")
+        if fault is not None:
+            return self._fault_response(request, fault)
+        known = {"limit", "token", "title", "folder_id"}
+        unknown = [k for k in request.args if k not in known]
+        if unknown:
+            return self._reject(request, 400, "invalid_parameter", f"Unknown parameter {unknown[0]}", unknown[0])
+        raw_limit = request.args.get("limit", "10")
+        if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= 100:
+            return self._reject(request, 400, "invalid_parameter", "limit must be 1-100", "limit")
+        limit = int(raw_limit)
+        token = request.args.get("token")
+        start = 0
+        if token is not None:
+            match = re.fullmatch(r"tok_(\d+)", token)
+            if match is None:
+                return self._reject(request, 400, "invalid_parameter", "Invalid token", "token")
+            start = int(match.group(1))
+        title = request.args.get("title")
+        with self.lock:
+            videos = sorted(self.videos.values(), key=lambda v: -v.seq)
+            if title:
+                videos = [v for v in videos if title.lower() in v.title.lower()]
+            page = [self._resource(v) for v in videos[start : start + limit]]
+            more = start + limit < len(videos)
+        return Response(
+            json.dumps({"data": page, "has_more": more, "next_token": f"tok_{start + limit}" if more else None}),
+            status=200,
+            content_type="application/json",
+        )
 
     def _mp4(self, video: FakeVideo) -> bytes:
         if video.mp4 is None:

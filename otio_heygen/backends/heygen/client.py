@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, TypeVar
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 import httpx
 from pydantic import BaseModel, ValidationError
@@ -41,6 +41,7 @@ from otio_heygen.backends.heygen.models import (
     CreateVideoData,
     CreateVideoRequest,
     VideoData,
+    VideoPage,
 )
 from otio_heygen.backends.heygen.retry import (
     DEFAULT_MAX_RETRIES,
@@ -177,6 +178,7 @@ class HeyGenClient:
         json: dict[str, Any] | None = None,
         files: dict[str, tuple[str, bytes, str]] | None = None,
         timeout: httpx.Timeout | None = None,
+        whole_body: bool = False,
     ) -> M:
         headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
         attempt = 0
@@ -196,7 +198,7 @@ class HeyGenClient:
                 )
             else:
                 if response.is_success:
-                    return self._parse(response, model, what)
+                    return self._parse(response, model, what, whole_body=whole_body)
                 status = response.status_code
                 retry_after = response.headers.get("Retry-After")
                 status_error = error_from_response(
@@ -216,10 +218,10 @@ class HeyGenClient:
             log.info("retry %d while %s after %s in %.1f s", attempt, what, status or "connection error", delay)
             self._sleep(delay)
 
-    def _parse(self, response: httpx.Response, model: type[M], what: str) -> M:
+    def _parse(self, response: httpx.Response, model: type[M], what: str, *, whole_body: bool = False) -> M:
         try:
             body = response.json()
-            data = body.get("data", body) if isinstance(body, dict) else body
+            data = body.get("data", body) if isinstance(body, dict) and not whole_body else body
             return model.model_validate(data)
         except (ValueError, ValidationError) as exc:
             raise ApiError(
@@ -276,6 +278,29 @@ class HeyGenClient:
         return self._request(
             "GET", f"{VIDEOS_PATH}/{quote(video_id, safe='')}", VideoData, what=f"checking video {video_id}"
         )
+
+    def list_videos(self, *, title: str | None = None, page_size: int = 100, max_pages: int = 20) -> list[VideoData]:
+        """``GET /v3/videos`` (newest first), following ``next_token`` for up to ``max_pages`` pages.
+
+        ``title`` filters by substring on HeyGen's side: how a create whose answer was lost is
+        found again by the tag its title carries.
+        """
+        videos: list[VideoData] = []
+        token: str | None = None
+        for _ in range(max_pages):
+            query: dict[str, str | int] = {"limit": max(1, min(100, page_size))}
+            if title:
+                query["title"] = title
+            if token:
+                query["token"] = token
+            page = self._request(
+                "GET", f"{VIDEOS_PATH}?{urlencode(query)}", VideoPage, what="listing videos", whole_body=True
+            )
+            videos.extend(page.data)
+            token = page.next_token
+            if not page.has_more or not token:
+                break
+        return videos
 
     def get_account(self) -> AccountInfo:
         """``GET /v3/users/me`` (``balance``/``currency`` properties)."""

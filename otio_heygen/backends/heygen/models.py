@@ -21,6 +21,7 @@ __all__ = [
     "ErrorBody",
     "ImageAssetRef",
     "VideoData",
+    "VideoPage",
     "Wallet",
 ]
 
@@ -100,6 +101,14 @@ class VideoData(_HasVideoId):
     failure_message: str | None = None
     created_at: float | None = None
     completed_at: float | None = None
+
+
+class VideoPage(_Response):
+    """One page of ``GET /v3/videos`` (the whole body: ``data`` is a list here)."""
+
+    data: list[VideoData] = []
+    has_more: bool = False
+    next_token: str | None = None
 
 
 class Wallet(_Response):
