@@ -21,6 +21,7 @@ from rich.table import Table
 
 from otio_heygen.pipeline import RunSummary
 from otio_heygen.planning.plan import Plan
+from otio_heygen.planning.types import Job
 
 from .progress import ProgressSink, make_progress
 
@@ -41,12 +42,13 @@ def print_plan_table(plan: Plan, timeline: Path) -> None:
                   box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
     tc0 = plan.timecode_start
     show_takes = any(job.take > 1 for job in plan.jobs)
-    headers = ["#", "section", *(["take"] if show_takes else []), "start", "end", "secs", "photo", "expr."]
+    headers = ["#", "section", *(["take"] if show_takes else []), "start", "end", "secs", "cost", "photo", "expr."]
     rows = [
         [
             str(job.section.index), job.section.name, *([str(job.take)] if show_takes else []),
             timecode(tc0 + job.section.start_frame, plan.rate), timecode(tc0 + job.section.end_frame, plan.rate),
-            f"{job.section.seconds:.2f}", job.settings.image.name if job.settings.image else "-",
+            f"{job.section.seconds:.2f}", _job_cost(plan, job),
+            job.settings.image.name if job.settings.image else "-",
             job.settings.expressiveness, job.settings.motion_prompt or "-",
         ]
         for job in plan.jobs
@@ -59,12 +61,28 @@ def print_plan_table(plan: Plan, timeline: Path) -> None:
     for row in rows:
         table.add_row(*row)
     console.print(table)
+    free = [job for job in plan.jobs if plan.status_of(job) != "new"]
+    if free:
+        owned = sum(1 for job in free if plan.status_of(job) == "owned")
+        flying = len(free) - owned
+        parts = ([f"{owned} already owned by the account"] if owned else []) + (
+            [f"{flying} already paid and in flight"] if flying else [])
+        console.print(f"{' and '.join(parts)}: reused for free; {len(plan.jobs) - len(free)} to buy")
     console.print(
-        f"total {plan.total_seconds:.1f} s of video, estimated cost ${plan.estimated_cost_usd:.2f} "
-        f"(at ${plan.price_per_second:.3f}/s; an estimate, HeyGen bills what it renders)"
+        f"total {plan.total_seconds:.1f} s of video, {plan.to_buy_seconds:.1f} s to buy, estimated cost "
+        f"${plan.estimated_cost_usd:.2f} (at ${plan.price_per_second:.3f}/s; an estimate, HeyGen bills what it renders)"
     )
     for warning in plan.warnings:
         console.print(f"[yellow]warning:[/yellow] {warning}", highlight=False)
+
+
+def _job_cost(plan: Plan, job: Job) -> str:
+    status = plan.status_of(job)
+    if status == "owned":
+        return "owned"
+    if status == "in_flight":
+        return "in flight"
+    return f"${plan.job_seconds(job) * plan.price_per_second:.2f}"
 
 
 def _stdout_gone() -> None:

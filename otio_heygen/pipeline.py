@@ -8,6 +8,7 @@ sequences the pipeline.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import tempfile
 import time
 from collections.abc import Callable, Mapping
@@ -37,6 +38,7 @@ from otio_heygen.read.formats import guess_render_format
 from otio_heygen.read.timeline import read_timeline, timeline_rate, timeline_start_frame
 from otio_heygen.run.contract import Backend, PreviewBackend
 from otio_heygen.run.journal import Journal
+from otio_heygen.run.ledger import AccountLedger, account_for_key, open_ledger
 from otio_heygen.run.runner import RunOptions, estimate_pending_cost, plan_regenerations, run_jobs
 from otio_heygen.sections.markers import MarkerSelection, find_sections
 from otio_heygen.sections.model import Section
@@ -264,8 +266,21 @@ def _check_photo(
 
 
 def plan_timeline(timeline_path: Path, options: PlanOptions, *, env: Mapping[str, str] | None = None) -> Plan:
-    """The plan for a timeline; no network, media may be missing (warnings)."""
-    return prepare(timeline_path, options, for_render=False, env=env).plan
+    """The plan for a timeline; no network, media may be missing (warnings).
+
+    With a HeyGen key configured, each job is looked up in the account ledger: ``owned`` and
+    ``in_flight`` jobs are free, and the estimate counts only what will be bought."""
+    prepared = prepare(timeline_path, options, for_render=False, env=env)
+    settings = prepared.settings
+    if settings.api_key is None:
+        return prepared.plan
+    account = account_for_key("heygen", settings.api_key.get_secret_value())
+    store = open_ledger(settings.ledger)
+    try:
+        ownership = AccountLedger(store, account).statuses([job.key for job in prepared.plan.jobs])
+    finally:
+        store.close()
+    return dataclasses.replace(prepared.plan, ownership=ownership)
 
 
 def choose_backend(
