@@ -229,8 +229,8 @@ import signal  # noqa: E402
 import pytest  # noqa: E402
 
 from otio_heygen.backends.heygen.backend import idempotency_key_for  # noqa: E402
+from otio_heygen.backends.preview import PreviewBackend  # noqa: E402
 from otio_heygen.errors import BudgetExceededError, InterruptedRunError, OutputPathError  # noqa: E402
-from otio_heygen.run.contract import PreviewBackend  # noqa: E402
 from otio_heygen.run.journal import JobRecord, Journal  # noqa: E402
 from otio_heygen.run.runner import (  # noqa: E402
     AdaptiveLimiter,
