@@ -44,13 +44,14 @@ class ProgressEvent:
     """Keys of the emitted dict this class does not model, kept for :meth:`to_dict`."""
 
     def to_dict(self) -> dict[str, Any]:
-        """The event as the JSON-lines contract has it (``{"event": kind, ...}``); ``None`` fields are absent."""
+        """The event as the JSON-lines contract has it (``{"event": kind, ...}``); optional fields left at
+        ``None`` are absent."""
         out: dict[str, Any] = {"event": self.kind}
         for f in dataclasses.fields(self):
             if f.name in ("extra", "elapsed"):
                 continue
             value = getattr(self, f.name)
-            if value is not None:
+            if value is not None or f.default is dataclasses.MISSING:
                 out[f.name] = value
         out.update(self.extra)
         if self.elapsed is not None:
