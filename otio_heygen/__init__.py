@@ -10,7 +10,8 @@ The front door::
 
 ``plan``/``render`` take and return ``opentimelineio`` objects; ``plan_file``/``render_file`` take
 paths. Options, results and progress events are frozen dataclasses; every error is an
-``OtioHeygenError``. A render names its backend (``list_backends()``): nothing paid is chosen for you.
+``OtioHeygenError`` (a backend raises the neutral ``BackendError`` family). A render names its
+backend (``list_backends()``): nothing paid is chosen for you.
 Backends are plugins of the ``otio_heygen.backends`` entry-point group, written against
 ``Backend`` (``otio_heygen.run.contract``) and built from ``BackendSettings``.
 """
@@ -44,16 +45,28 @@ from otio_heygen.events import (
     OtherEvent,
     PlanWarning,
     ProgressEvent,
-    RateLimited,
     RunFinished,
     RunStarted,
+    Throttled,
     TimelineWritten,
 )
 from otio_heygen.options import PlanOptions, RenderOptions
 from otio_heygen.output.conform import GENERATED_KEY, is_generated_track
 from otio_heygen.planning.types import RemoteStatus, RenderRequest
 from otio_heygen.results import PlannedSection, PlanResult, RenderedClip, RenderResult, SectionFailure
-from otio_heygen.run.contract import AssetKind, Backend
+from otio_heygen.run.contract import (
+    AssetKind,
+    Backend,
+    BackendError,
+    NotFound,
+    OutOfCredit,
+    RateLimited,
+    Refused,
+    RemoteFailed,
+    RenderTimeout,
+    TransportError,
+    Unauthorized,
+)
 from otio_heygen.run.registry import ENTRY_POINT_GROUP, Account, BackendSettings, HasAccount
 from otio_heygen.sections.model import slugify
 
@@ -64,6 +77,7 @@ __all__ = [
     "ApiError",
     "AssetKind",
     "Backend",
+    "BackendError",
     "BackendSettings",
     "BudgetExceededError",
     "ConcurrencyChanged",
@@ -77,9 +91,11 @@ __all__ = [
     "JobState",
     "MediaError",
     "NoSectionsError",
+    "NotFound",
     "Notice",
     "OtherEvent",
     "OtioHeygenError",
+    "OutOfCredit",
     "OutputPathError",
     "PhotoError",
     "PlanOptions",
@@ -88,19 +104,25 @@ __all__ = [
     "PlannedSection",
     "ProgressEvent",
     "RateLimited",
+    "Refused",
+    "RemoteFailed",
     "RemoteStatus",
     "RenderFailedError",
     "RenderOptions",
     "RenderRequest",
     "RenderResult",
+    "RenderTimeout",
     "RenderedClip",
     "RunFinished",
     "RunStarted",
     "SectionError",
     "SectionFailure",
+    "Throttled",
     "TimelineFormatError",
     "TimelineNotFoundError",
     "TimelineWritten",
+    "TransportError",
+    "Unauthorized",
     "get_backend",
     "is_generated_track",
     "list_backends",

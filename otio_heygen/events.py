@@ -26,9 +26,9 @@ __all__ = [
     "OtherEvent",
     "PlanWarning",
     "ProgressEvent",
-    "RateLimited",
     "RunFinished",
     "RunStarted",
+    "Throttled",
     "TimelineWritten",
     "event_from_dict",
 ]
@@ -110,7 +110,7 @@ class JobState(ProgressEvent):
 
 
 @dataclass(frozen=True, kw_only=True)
-class RateLimited(ProgressEvent):
+class Throttled(ProgressEvent):
     """The service asked to slow down: new creates wait ``retry_after`` s, ``allowed`` renders at once."""
 
     kind: ClassVar[str] = "rate_limited"
@@ -179,7 +179,7 @@ EventHandler = Callable[[ProgressEvent], None]
 _KINDS: dict[str, type[ProgressEvent]] = {
     cls.kind: cls
     for cls in (
-        Notice, PlanWarning, RunStarted, JobState, RateLimited, ConcurrencyChanged, CreatingStopped,
+        Notice, PlanWarning, RunStarted, JobState, Throttled, ConcurrencyChanged, CreatingStopped,
         Interrupted, RunFinished, TimelineWritten,
     )
 }  # fmt: skip

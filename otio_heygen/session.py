@@ -21,7 +21,7 @@ from otio_heygen.options import RenderOptions
 from otio_heygen.planning.plan import rekey
 from otio_heygen.planning.types import ClipResult, Job
 from otio_heygen.preparing import Prepared
-from otio_heygen.run.contract import Backend
+from otio_heygen.run.contract import Backend, Unauthorized
 from otio_heygen.run.journal import Journal
 from otio_heygen.run.registry import HasAccount
 from otio_heygen.run.runner import RunOptions, RunReport, estimate_pending_cost, plan_regenerations, run_jobs
@@ -78,8 +78,8 @@ def warn_if_over_balance(
         return
     try:
         balance = backend.account_info().balance
-    except ConfigError:
-        raise
+    except Unauthorized as exc:  # a wrong key: every render would fail, stop before any upload
+        raise ConfigError(exc.message, hint=exc.hint or f"check the {backend.name} key") from exc
     except OtioHeygenError as exc:
         notice(f"could not read the {backend.name} balance ({exc.one_line()}); continuing")
         return

@@ -22,9 +22,9 @@ from otio_heygen.events import (
     Notice,
     OtherEvent,
     PlanWarning,
-    RateLimited,
     RunFinished,
     RunStarted,
+    Throttled,
     TimelineWritten,
     event_from_dict,
 )
@@ -47,8 +47,8 @@ SYNTHETIC: list[tuple[dict[str, Any], type]] = [
       "video_id": "v1", "cost_usd": 0.0, "elapsed": 1}, JobState),
     ({"event": "state", "key": "k", "section": "S", "index": 2, "take": 1, "state": "failed", "error": "x",
       "video_id": None, "elapsed": 2.5}, JobState),  # an explicit None survives the round trip
-    ({"event": "rate_limited", "retry_after": 7.0, "allowed": 4, "elapsed": 3.0}, RateLimited),
-    ({"event": "rate_limited", "retry_after": None, "allowed": 4, "elapsed": 3.0}, RateLimited),
+    ({"event": "rate_limited", "retry_after": 7.0, "allowed": 4, "elapsed": 3.0}, Throttled),
+    ({"event": "rate_limited", "retry_after": None, "allowed": 4, "elapsed": 3.0}, Throttled),
     ({"event": "concurrency", "allowed": 5, "elapsed": 9.0}, ConcurrencyChanged),
     ({"event": "stop_creating", "reason": "no credit", "elapsed": 4.0}, CreatingStopped),
     ({"event": "interrupted", "elapsed": 4.5}, Interrupted),

@@ -80,8 +80,8 @@ class Account:
 class HasAccount(Protocol):
     """Optional capability of a paid backend: read the account (one request, nothing spent).
 
-    Raises ``ConfigError`` when the service refuses the credentials (nothing should be uploaded then),
-    any other ``OtioHeygenError`` when the account cannot be read right now.
+    Raises ``Unauthorized`` (``otio_heygen.run.contract``) when the service refuses the credentials (the
+    pipeline then stops before any upload), any other ``OtioHeygenError`` when it cannot be read now.
     """
 
     def account_info(self) -> Account: ...

@@ -1,7 +1,7 @@
 """The ``heygen`` entry point of the ``otio_heygen.backends`` group: builds the HeyGen v3 backend from settings.
 
 Adds the optional ``HasAccount`` capability of ``otio_heygen.run.registry`` (the balance, read before a
-paid run), translating HeyGen's "key refused" into the ``ConfigError`` the pipeline stops on.
+paid run and by ``otio-heygen account``).
 """
 
 from __future__ import annotations
@@ -9,7 +9,6 @@ from __future__ import annotations
 from otio_heygen.backends.heygen.assets import AssetCache, account_fingerprint
 from otio_heygen.backends.heygen.backend import DEFAULT_PRICE_PER_SECOND, HeyGenBackend
 from otio_heygen.backends.heygen.client import HeyGenClient
-from otio_heygen.backends.heygen.errors import AuthenticationError
 from otio_heygen.backends.heygen.http import DEFAULT_BASE_URL, build_http_client
 from otio_heygen.errors import ConfigError
 from otio_heygen.run.registry import Account, BackendSettings
@@ -21,10 +20,7 @@ class HeyGenService(HeyGenBackend):
     """``HeyGenBackend`` plus the account capability the pipeline looks for."""
 
     def account_info(self) -> Account:
-        try:
-            me = self.account()
-        except AuthenticationError as exc:  # a wrong key: every render would fail
-            raise ConfigError(exc.message, hint=exc.hint or "check HEYGEN_API_KEY") from exc
+        me = self.account()  # a refused key raises Unauthorized (a HeyGen AuthenticationError)
         return Account(name=me.username, balance=me.balance, currency=me.currency, billing_type=me.billing_type)
 
 
