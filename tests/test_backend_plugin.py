@@ -7,7 +7,10 @@ frame plus the section audio it was sent), as an outside lip-sync provider's pac
 
 from __future__ import annotations
 
+import os
 import shutil
+import subprocess
+import sys
 import threading
 from fractions import Fraction
 from pathlib import Path
@@ -143,3 +146,24 @@ def test_plugin_settings_pass_through_get_backend(tape_installed: None) -> None:
     assert isinstance(backend, TapeBackend)
     assert backend.price_per_second == 0.5 and backend.settings.options == {"voice": "alto"}
     assert backend.settings.api_key == "tape-secret-123" and "tape-secret-123" not in repr(backend.settings)
+
+
+def test_rendering_with_a_plugin_loads_no_bundled_backend(tape_installed: None, tmp_path: Path) -> None:
+    """In a fresh interpreter: the pipeline finds ``tape`` by entry point and never imports
+    ``otio_heygen.backends`` (neither HeyGen's package nor the preview)."""
+    sample = tmp_path / "sample"
+    shutil.copytree(SAMPLES, sample, ignore=shutil.ignore_patterns("*.py", "__pycache__"))
+    script = (
+        "import sys, opentimelineio as otio, otio_heygen\n"
+        "cut = otio.adapters.read_from_file(sys.argv[1])\n"
+        "result = otio_heygen.render(cut, backend='tape', media_dir=sys.argv[2], base_dir=sys.argv[3])\n"
+        "print(len(result.clips), result.backend, sorted(m for m in sys.modules if 'otio_heygen.backends' in m))\n"
+    )
+    root = Path(__file__).resolve().parent.parent
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path / "site-packages"), str(root)])}
+    done = subprocess.run(
+        [sys.executable, "-c", script, str(sample / "demo_resolve.otio"), str(tmp_path / "m"), str(sample)],
+        capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300, check=False,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "6 tape []"

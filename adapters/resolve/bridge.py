@@ -250,6 +250,24 @@ def _import_timeline(media_pool: Any, folder: Any, output: Path, name: str, medi
     return imported
 
 
+def _with_marker_time(
+    ropts: RenderOptions, exported_path: Path, markers: Mapping[Any, Any], start_frame: int, notes: list[str]
+) -> RenderOptions:
+    """The options with ``marker_time`` set from what the export wrote, when left on ``auto``."""
+    if ropts.marker_time != "auto":
+        return ropts
+    try:
+        exported = otio.adapters.read_from_file(str(exported_path))
+    except Exception:  # the pipeline reports unreadable files itself
+        return ropts
+    if isinstance(exported, otio.schema.Timeline):
+        reading = detect_marker_time(exported, markers, start_frame)
+        if reading != "auto":
+            notes.append(f"Resolve wrote marker times {reading} to the timeline start")
+            return dataclasses.replace(ropts, marker_time=reading)
+    return ropts
+
+
 def run_bridge(
     resolve: Any,
     options: BridgeOptions | None = None,
@@ -285,16 +303,7 @@ def run_bridge(
         exported_path = Path(tmp) / f"{slugify(name, 'timeline')}.otio"
         export_otio(resolve, timeline, exported_path, name, version)
         log(f"Exported '{name}' ({len(markers)} markers) from Resolve")
-        if ropts.marker_time == "auto":
-            try:
-                exported = otio.adapters.read_from_file(str(exported_path))
-            except Exception:  # the pipeline reports unreadable files itself
-                exported = None
-            if isinstance(exported, otio.schema.Timeline):
-                reading = detect_marker_time(exported, markers, start_frame)
-                if reading != "auto":
-                    ropts = dataclasses.replace(ropts, marker_time=reading)
-                    notes.append(f"Resolve wrote marker times {reading} to the timeline start")
+        ropts = _with_marker_time(ropts, exported_path, markers, start_frame, notes)
         summary = render(exported_path, output_path, ropts, on_event=on_event)
 
     output = otio.adapters.read_from_file(str(output_path))
