@@ -188,6 +188,9 @@ def render(
 ) -> RenderResult:
     """Render every section of ``timeline`` with ``backend`` and return a copy of it with the clips placed.
 
+    ``backend``: an installed backend's name or a backend object (``get_backend``); when not given,
+    ``options.backend`` names it, and with neither the call is refused (``ConfigError``).
+
     Clips are written to ``media_dir``; the journal that makes reruns free goes to
     ``journal_dir/.otio-heygen`` (default: the folder holding ``media_dir``, as ``render_file`` does).
     ``changes`` set ``RenderOptions`` fields; relative paths inside the timeline resolve against

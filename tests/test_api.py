@@ -137,3 +137,23 @@ def test_a_backend_object_can_be_passed_and_is_not_closed(sample_dir: Path, tmp_
     assert result.backend == "preview" and len(result.clips) == 1
     with av.open(str(result.clips[0].media)) as container:  # a real MP4 at the size the settings asked
         assert (container.streams.video[0].width, container.streams.video[0].height) == (64, 36)
+
+
+DESIGN_NOTE_EXAMPLE = '''
+import opentimelineio as otio, otio_heygen
+cut = otio.adapters.read_from_file("cut.otio")
+result = otio_heygen.render(cut, image="artist.png", backend="preview", media_dir="out/cut_media")
+otio.adapters.write_to_file(result.timeline, "out/cut_avatar.otio")
+for clip in result.clips: print(clip.section, clip.start_frame, clip.sync_offset_ms)
+'''
+
+
+def test_the_design_note_snippet_runs_verbatim(sample_dir: Path, monkeypatch: pytest.MonkeyPatch,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    (sample_dir / "demo_resolve.otio").rename(sample_dir / "cut.otio")
+    monkeypatch.chdir(sample_dir)  # the cut's relative song link resolves against the current folder
+    exec(compile(DESIGN_NOTE_EXAMPLE, "design.md", "exec"), {})
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.rsplit(" ", 2)[0] for line in lines] == ["Intro", "Verse 1", "Chorus 1", "Verse 2", "Chorus 2",
+                                                          "Outro"]
+    assert (sample_dir / "out" / "cut_avatar.otio").is_file()
