@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import threading
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +28,8 @@ from otio_heygen.events import (
     event_from_dict,
 )
 from tests.conftest import SAMPLES
-from tests.heygen_fake import FAKE_API_KEY, FakeHeyGen
+from tests.support.clock import FakeTime
+from tests.support.heygen_fake import FAKE_API_KEY, FakeHeyGen
 
 
 def _line(event: dict[str, Any]) -> str:
@@ -114,24 +114,10 @@ def test_a_preview_run_emits_only_known_events_that_convert_losslessly(
     assert {"plan", "state", "finished"} <= {r["event"] for r in raws}
 
 
-class _Time:
-    def __init__(self) -> None:
-        self.now = 1000.0
-        self.lock = threading.Lock()
-
-    def clock(self) -> float:
-        with self.lock:
-            return self.now
-
-    def sleep(self, seconds: float) -> None:
-        with self.lock:
-            self.now += max(seconds, 0.001)
-
-
 def test_a_heygen_run_with_429_and_402_converts_losslessly(
     httpserver: HTTPServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    time = _Time()
+    time = FakeTime(min_step=0.001)
     fake = FakeHeyGen(httpserver, render_seconds=30.0, clock=time.clock)
     fake.inject("create", 429, retry_after="3", times=DEFAULT_MAX_RETRIES + 1)  # past the client's own retries
     fake.inject("create", 402, times=1)
