@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import av
@@ -157,3 +159,14 @@ def test_the_design_note_snippet_runs_verbatim(sample_dir: Path, monkeypatch: py
     assert [line.rsplit(" ", 2)[0] for line in lines] == ["Intro", "Verse 1", "Chorus 1", "Verse 2", "Chorus 2",
                                                           "Outro"]
     assert (sample_dir / "out" / "cut_avatar.otio").is_file()
+
+
+def test_importing_the_package_loads_no_pipeline() -> None:
+    """OTIO imports ``otio_heygen`` to find its plugin manifest in every process that reads a timeline:
+    that must not drag in PyAV, httpx or the pipeline (names load on first use)."""
+    script = ("import sys, otio_heygen.adapters.otio_plugin, otio_heygen\n"
+              "print(sorted(m for m in ('av', 'httpx', 'numpy', 'otio_heygen.api') if m in sys.modules))\n"
+              "otio_heygen.RenderOptions\n"
+              "print('otio_heygen.options' in sys.modules)\n")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=True)
+    assert done.stdout.split() == ["[]", "True"]
