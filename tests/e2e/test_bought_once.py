@@ -23,7 +23,7 @@ from pytest_httpserver import HTTPServer
 from otio_heygen.cli.main import main
 from otio_heygen.run.ledger import account_for_key, open_ledger
 from tests.e2e.test_failures_and_interrupts import SECTION_FRAMES, write_timeline
-from tests.heygen_fake import FAKE_API_KEY, FakeHeyGen
+from tests.support.heygen_fake import FAKE_API_KEY, FakeHeyGen
 
 
 class Clock:
