@@ -265,7 +265,7 @@ class JobStep:
         if owned.kind == "video":
             return self._download(job, owned.video_id, None, timings)
         self.journal.set_state(job.key, "rendering")
-        self._state(job, "rendering", video_id=owned.video_id, reused=not bought)
+        self._state(job, "rendering", video_id=owned.video_id, **({"cost_usd": cost} if bought else {"reused": True}))
         return None
 
     def _settle_lost_key(self, job: Job, record: JobRecord) -> JobRecord:
@@ -395,7 +395,7 @@ class JobStep:
                     self._reused_here.add(job.key)
             self.limiter.created()
             timings["create_s"] = round(self.clock() - t0, 4)
-            self._state(job, "rendering", video_id=video_id, cost_usd=cost if new else 0.0)
+            self._state(job, "rendering", video_id=video_id, **({"cost_usd": cost} if new else {"reused": True}))
             return video_id
 
     def _replay_expired(self, record: JobRecord) -> bool:
