@@ -10,12 +10,13 @@ key and no network, so the whole round trip can be tried before spending money.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Literal, Protocol
+from typing import Literal, Protocol, runtime_checkable
 
 from otio_heygen.planning.types import RemoteStatus, RenderRequest
 
-__all__ = ["AssetKind", "Backend", "PreviewBackend"]
+__all__ = ["AssetKind", "Backend", "BulkStatus", "BulkStatusRefused", "PreviewBackend"]
 
 AssetKind = Literal["image", "audio"]
 
@@ -41,6 +42,23 @@ class Backend(Protocol):
 
     def download(self, video_id: str, request: RenderRequest, dest: Path) -> None:
         """Write the finished video to ``dest`` (atomically: temp file then rename)."""
+        ...
+
+
+class BulkStatusRefused(Exception):
+    """The service has no bulk status endpoint (or refused it): poll renders one by one."""
+
+
+@runtime_checkable
+class BulkStatus(Protocol):
+    """Optional capability of a backend: the state of many renders in one request.
+
+    The run layer's poller uses it when a backend has it (``isinstance(backend, BulkStatus)``)
+    and falls back to ``Backend.status`` per render when it raises ``BulkStatusRefused``.
+    """
+
+    def statuses(self, video_ids: Sequence[str]) -> Mapping[str, RemoteStatus]:
+        """States by video id. Ids missing from the answer are checked with ``status`` one by one."""
         ...
 
 

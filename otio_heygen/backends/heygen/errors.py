@@ -8,6 +8,7 @@ Tree::
 
     ApiError
     ├── APIConnectionError          network failure / timeout (no HTTP status)
+    │   └── UnreachableError        the very first call could not connect (refused, DNS, TLS)
     ├── APIStatusError              any non-2xx answer
     │   ├── BadRequestError         400 (shows ``message`` and ``param``)
     │   ├── AuthenticationError     401 (stop everything)
@@ -48,6 +49,7 @@ __all__ = [
     "RenderTimeoutError",
     "RequestInProgress",
     "RequestInProgressError",
+    "UnreachableError",
     "error_from_response",
     "redact",
 ]
@@ -63,6 +65,18 @@ def redact(text: str, secrets: Iterable[str]) -> str:
 
 class APIConnectionError(ApiError):
     """HeyGen could not be reached (connection refused, dropped, timed out)."""
+
+
+class UnreachableError(APIConnectionError):
+    """HeyGen was never reached in this process: the first call could not connect.
+
+    Nothing can work (every upload would fail the same way), so this is not retried: the run
+    stops at once with one line instead of retrying every request.
+    """
+
+    def __init__(self, base_url: str) -> None:
+        super().__init__(f"cannot reach HeyGen at {base_url}: check the network or HEYGEN_API_URL")
+        self.base_url = base_url
 
 
 class APIStatusError(ApiError):
