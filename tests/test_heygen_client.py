@@ -14,7 +14,6 @@ import httpx
 import pytest
 from pydantic import ValidationError
 
-from otio_heygen.backends.heygen.assets import sniff_mime
 from otio_heygen.backends.heygen.client import HeyGenClient
 from otio_heygen.backends.heygen.errors import (
     APIConnectionError,
@@ -39,6 +38,7 @@ from otio_heygen.backends.heygen.models import (
 )
 from otio_heygen.backends.heygen.retry import MAX_RETRY_DELAY, RETRY_BUDGET_S
 from otio_heygen.errors import ApiError, MediaError, PhotoError
+from otio_heygen.media.files import sniff_mime
 from tests.heygen_fake import FAKE_API_KEY, FakeHeyGen, http_date, write_test_png, write_test_wav
 
 WALL = 1_795_000_000.0  # a fixed "now" for Retry-After dates

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from otio_heygen.backends.heygen.backend import idempotency_key_for
 from otio_heygen.backends.heygen.errors import RateLimitError
 from otio_heygen.planning.types import RemoteStatus
+from otio_heygen.run.contract import idempotency_key_for
 from otio_heygen.run.journal import MIGRATIONS, Journal, apply_migrations
 from otio_heygen.run.runner import AdaptiveLimiter, RunOptions, build_request, plan_regenerations
 from tests.heygen_fake import FakeHeyGen
@@ -115,7 +115,7 @@ def test_a_resend_does_not_restart_the_replay_window(tmp_path: Path, httpserver:
     try:
         _crash_after_sending_create(env, fake, backend, sent_at=1_700_000_000.0)
         env.time.t = 20 * 3600.0
-        fake.inject("create", "drop", times=5)  # the resend's answers are lost too
+        fake.inject("create", "drop", times=50)  # the resend's answers are lost too, past the retry budget
         lost = env.run(jobs, HEYGEN_FAST, backend=backend)
         assert [f.job.key for f in lost.failures] == [jobs[0].key]
         fake._keys.clear()

@@ -32,7 +32,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from otio_heygen.planning.types import RemoteStatus
-from otio_heygen.run.contract import Backend, BulkStatus, BulkStatusRefused
+from otio_heygen.run.contract import Backend, BulkStatus, BulkStatusRefused, RateLimited
 
 __all__ = [
     "BULK_MAX_IDS",
@@ -159,11 +159,9 @@ class Poller:
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] | None = None,
         cancel: threading.Event | None = None,
-        is_rate_limit: Callable[[Exception], float | bool | None] | None = None,
     ) -> None:
         """``sleep`` None: real time (the thread waits on its condition and wakes when a render
-        is added); otherwise an injected sleep (fake clocks in tests). ``is_rate_limit(exc)``
-        returns False for other errors, else the ``Retry-After`` seconds (None when not given)."""
+        is added); otherwise an injected sleep (fake clocks in tests)."""
         self.backend = backend
         self.policy = policy
         self.bulk: BulkStatus | None = backend if isinstance(backend, BulkStatus) else None
@@ -173,7 +171,6 @@ class Poller:
         self._clock = clock
         self._sleep = sleep
         self._cancel = cancel or threading.Event()
-        self._is_rate_limit = is_rate_limit or (lambda exc: False)
         self._cond = threading.Condition()
         self._renders: dict[str, _Render] = {}
         self._last_poll: float | None = None
@@ -309,9 +306,10 @@ class Poller:
                 tick.results[video_id] = exc
         return tick
 
-    def _note(self, tick: _Tick, exc: Exception) -> None:
-        limited = self._is_rate_limit(exc)
-        if limited is not False:
+    @staticmethod
+    def _note(tick: _Tick, exc: Exception) -> None:
+        """A 429 holds every poll for its ``Retry-After`` (or one gap when it gave none)."""
+        if isinstance(exc, RateLimited):
             tick.rate_limited = True
-            if isinstance(limited, (int, float)) and not isinstance(limited, bool):
-                tick.retry_after = max(tick.retry_after or 0.0, float(limited))
+            if exc.retry_after is not None:
+                tick.retry_after = max(tick.retry_after or 0.0, exc.retry_after)

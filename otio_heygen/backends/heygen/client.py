@@ -24,7 +24,6 @@ from urllib.parse import quote
 import httpx
 from pydantic import BaseModel, ValidationError
 
-from otio_heygen.backends.heygen.assets import AUDIO_MIMES, IMAGE_MIMES, MAX_UPLOAD_BYTES, sniff_mime
 from otio_heygen.backends.heygen.errors import (
     APIConnectionError,
     InvalidVideoError,
@@ -53,6 +52,8 @@ from otio_heygen.backends.heygen.retry import (
 )
 from otio_heygen.errors import ApiError, MediaError, PhotoError
 from otio_heygen.fsutil import create_temp_beside
+from otio_heygen.media.files import AUDIO_MIMES, IMAGE_MIMES, MAX_UPLOAD_BYTES, sniff_mime
+from otio_heygen.run.contract import BackendError, TransportError
 
 __all__ = [
     "ASSETS_PATH",
@@ -250,7 +251,7 @@ class HeyGenClient:
             data = body.get("data", body) if isinstance(body, dict) and not envelope else body
             return model.model_validate(data)
         except (ValueError, ValidationError) as exc:
-            raise ApiError(
+            raise TransportError(
                 f"HeyGen sent an answer otio-heygen does not understand while {what}",
                 hint="the API may have changed; update otio-heygen",
             ) from exc
@@ -355,7 +356,7 @@ class HeyGenClient:
         current = video or self.get_video(video_id)
         while True:
             if current.status != "completed" or not current.video_url:
-                raise ApiError(
+                raise BackendError(
                     f"Video {video_id} is not ready to download (status: {current.status})",
                     hint="run the same command again to wait for it",
                 )
