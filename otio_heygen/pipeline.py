@@ -35,8 +35,8 @@ from otio_heygen.planning.plan import Plan, build_plan, check_regenerate, rekey,
 from otio_heygen.planning.types import ClipResult, Job, SectionSettings, audio_span
 from otio_heygen.read.formats import guess_render_format
 from otio_heygen.read.timeline import read_timeline, timeline_rate, timeline_start_frame
-from otio_heygen.run.contract import Backend, Unauthorized
-from otio_heygen.run.journal import Journal
+from otio_heygen.run.contract import Backend, Unauthorized, Unreachable
+from otio_heygen.run.journal import Journal, job_seconds, journal_path
 from otio_heygen.run.runner import RunOptions, estimate_pending_cost, plan_regenerations, run_jobs
 from otio_heygen.sections.markers import MarkerSelection, find_sections
 from otio_heygen.sections.model import Section
@@ -292,20 +292,33 @@ def choose_backend(
     )
 
 
-def _warn_if_over_balance(
-    backend: Backend, pending_usd: float, budget_usd: float | None, notice: Callable[[str], None]
-) -> None:
-    """Before a paid run: warn when the estimate exceeds the account's balance (one GET)."""
-    account = getattr(backend, "account", None)
-    if account is None or pending_usd <= 0 or (budget_usd is not None and pending_usd > budget_usd):
-        return  # preview, nothing to pay, or the budget check will refuse the run anyway
+def _wants_balance(backend: Backend, pending_usd: float, budget_usd: float | None) -> bool:
+    """A paid run asks the balance first; preview, nothing to pay, or a budget that will refuse
+    the run anyway ask nothing."""
+    return (
+        getattr(backend, "account", None) is not None
+        and pending_usd > 0
+        and not (budget_usd is not None and pending_usd > budget_usd)
+    )
+
+
+def _account_balance(backend: Backend, notice: Callable[[str], None]) -> float | None:
+    """The account's balance (one GET; None when unknown). It is the run's first call: a wrong
+    key (``ConfigError``) or a service that cannot be reached (``Unreachable``) stop the run here,
+    before any upload."""
     try:
-        balance = account().balance
+        return backend.account().balance  # type: ignore[attr-defined, no-any-return]
     except Unauthorized as exc:  # a wrong key: every render would fail, stop before any upload
         raise ConfigError(exc.message, hint=exc.hint or "check HEYGEN_API_KEY") from exc
+    except Unreachable:
+        raise
     except OtioHeygenError as exc:
         notice(f"could not read the HeyGen balance ({exc.one_line()}); continuing")
-        return
+        return None
+
+
+def _warn_if_over_balance(balance: float | None, pending_usd: float, notice: Callable[[str], None]) -> None:
+    """Warn when the estimate exceeds the account's balance."""
     if balance is not None and pending_usd > balance:
         notice(f"warning: the estimate ${pending_usd:.2f} is more than the account balance ${balance:.2f}; "
                "renders will stop when the credit runs out (finished clips are kept)")
@@ -393,8 +406,17 @@ def render_timeline(
         media_dir = output_dir / f"{output_path.stem}_media"
         _preflight_write(prepared, output_path, media_dir, options)
         backend = choose_backend(options, prepared.settings, notice=notice, sleep=sleep, clock=clock)
+        balance: float | None = None
+        asked = False
+        if not journal_path(output_dir).exists():
+            # a first render here: reach the service before writing anything (a later rerun may
+            # need no network at all, so it is only asked once the journal says what is pending)
+            unique = {job.key: job for job in plan.jobs}.values()
+            pending = round(sum(job_seconds(job) for job in unique) * backend.price_per_second, 6)
+            if _wants_balance(backend, pending, options.budget_usd):
+                balance, asked = _account_balance(backend, notice), True
     except OtioHeygenError:
-        _remove_if_empty(created)  # bad input leaves nothing behind
+        _remove_if_empty(created)  # bad input, or a service out of reach, leaves nothing behind
         raise
     song = prepared.song
     assert song is not None  # for_render: locate_song raised otherwise
@@ -434,8 +456,10 @@ def render_timeline(
                 provenance=provenance, sync_offset_ms=sync.offset_ms if sync.confidence >= MIN_CONFIDENCE else None,
             )
 
-        _warn_if_over_balance(backend, estimate_pending_cost(jobs, journal, backend.price_per_second),
-                              options.budget_usd, notice)
+        pending = estimate_pending_cost(jobs, journal, backend.price_per_second)
+        if not asked and _wants_balance(backend, pending, options.budget_usd):
+            balance = _account_balance(backend, notice)
+        _warn_if_over_balance(balance, pending, notice)
         run_options = RunOptions(
             concurrency=options.concurrency or prepared.settings.concurrency,
             budget_usd=options.budget_usd,

@@ -43,7 +43,7 @@ drops), ``inject("download", "redirect")`` (302 to a CDN-style URL), ``fail_rend
 ``stick_pending(...)``, ``expire_urls()``, ``finish_all()``.
 Endpoints: ``upload``, ``create``, ``status``, ``statuses``, ``download``, ``account``.
 ``fault_mix(seed, server_error=0.2, rate_limit=0.2, drop=0.1, truncate=0.3)`` adds random faults
-(seeded, so a run's faults are reproducible given the order of requests) on every endpoint:
+(seeded per endpoint, so the n-th request to an endpoint always meets the same fault) on every endpoint:
 5xx, 429 with ``Retry-After``, dropped connections on API calls, truncated bodies on downloads;
 never more than ``max_in_a_row`` faults in a row per endpoint, so every request gets through in
 bounded time.
@@ -75,7 +75,7 @@ import wave
 import zlib
 from collections import Counter, deque
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from email.utils import formatdate
 from functools import lru_cache
 from pathlib import Path
@@ -248,7 +248,7 @@ class Fault:
 class _FaultMix:
     """Random faults drawn per request (see ``FakeHeyGen.fault_mix``)."""
 
-    rng: random.Random
+    seed: int
     server_error: float
     rate_limit: float
     drop: float
@@ -258,6 +258,8 @@ class _FaultMix:
     endpoints: frozenset[str]
     in_a_row: Counter[str]
     drawn: Counter[str]
+    rngs: dict[str, random.Random] = field(default_factory=dict)
+    """One generator per endpoint: its faults do not depend on how threads interleave the others."""
 
     def draw(self, endpoint: str) -> Fault | None:
         if endpoint not in self.endpoints:
@@ -265,13 +267,14 @@ class _FaultMix:
         if self.in_a_row[endpoint] >= self.max_in_a_row:
             self.in_a_row[endpoint] = 0
             return None
-        x = self.rng.random()
+        rng = self.rngs.setdefault(endpoint, random.Random(f"{self.seed}:{endpoint}"))
+        x = rng.random()
         fault: Fault | None = None
         if endpoint == "download":
             if x < self.truncate:
                 fault = Fault("truncate")
         elif x < self.server_error:
-            fault = Fault(self.rng.choice((500, 502, 503)))
+            fault = Fault(rng.choice((500, 502, 503)))
         elif x < self.server_error + self.rate_limit:
             fault = Fault(429, retry_after=self.retry_after)
         elif x < self.server_error + self.rate_limit + self.drop:
@@ -466,7 +469,7 @@ class FakeHeyGen:
         ``max_in_a_row`` faults in a row per endpoint. Returns the counter of faults drawn by kind."""
         with self.lock:
             self._mix = _FaultMix(
-                random.Random(seed), server_error, rate_limit, drop, truncate, retry_after, max_in_a_row,
+                seed, server_error, rate_limit, drop, truncate, retry_after, max_in_a_row,
                 frozenset(endpoints), Counter(), Counter(),
             )  # fmt: skip
             return self._mix.drawn

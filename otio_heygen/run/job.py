@@ -144,6 +144,7 @@ class JobStep:
         self.poller = poller
         self.priorities: dict[str, int] = {}
         """Rank of each job for a render slot (lower first: the runner's longest-first order)."""
+        self._slotted: set[str] = set()
         self.created = 0
         self.spent_usd = 0.0
         self._created_here: set[str] = set()
@@ -153,7 +154,17 @@ class JobStep:
 
     # -- entry ---------------------------------------------------------------------------------------
     def run(self, job: Job) -> ClipResult | str | None:
-        """The clip, a failure reason, or None when cancelled (journal left resumable)."""
+        """The clip, a failure reason, or None when cancelled (journal left resumable).
+
+        The runner announced the job to the limiter (``expect``) before it started; a job that
+        ends without asking for a render slot withdraws, so it holds no other job back."""
+        try:
+            return self._guarded(job)
+        finally:
+            if job.key not in self._slotted:
+                self.limiter.unexpect(self.priorities.get(job.key, 0))
+
+    def _guarded(self, job: Job) -> ClipResult | str | None:
         timings: dict[str, float] = {}
         try:
             return self._run(job, timings)
@@ -216,7 +227,10 @@ class JobStep:
         return self._download(job, video_id, request, timings)
 
     def _acquire(self, job: Job) -> None:
-        if not self.limiter.acquire(self.priorities.get(job.key, 0)):
+        rank = self.priorities.get(job.key, 0)
+        self._slotted.add(job.key)  # the slot's acquire settles the expectation (or we do, below)
+        if not self.limiter.acquire(rank, expected=True):
+            self.limiter.unexpect(rank)
             raise Cancelled
 
     def _check_may_create(self) -> None:

@@ -5,7 +5,9 @@
 - :class:`BudgetGuard`: a create is only sent when its cost still fits under ``--budget``.
 - :class:`AdaptiveLimiter`: at most N renders at once; a 429 lowers N and pauses new creates
   for ``Retry-After``; successful creates raise it back one step at a time. A free slot goes to
-  the waiting job with the lowest priority number (the runner ranks the longest sections first).
+  the job with the lowest priority number that is waiting for one or still on its way to ask
+  (``expect``): the runner ranks the longest sections first, and a long section still uploading
+  is not overtaken by a short one that uploaded faster.
 
 Used by ``otio_heygen.run.runner`` and ``otio_heygen.run.job``; no I/O here, time is injected.
 """
@@ -13,6 +15,7 @@ Used by ``otio_heygen.run.runner`` and ``otio_heygen.run.job``; no I/O here, tim
 from __future__ import annotations
 
 import threading
+from collections import Counter
 from collections.abc import Callable
 
 __all__ = ["AdaptiveLimiter", "BudgetGuard", "Event", "Stop"]
@@ -110,10 +113,28 @@ class AdaptiveLimiter:
         self._streak = 0
         self._cond = threading.Condition()
         self._waiting: dict[object, float] = {}
+        self._expected: Counter[float] = Counter()
 
-    def acquire(self, priority: float = 0) -> bool:
-        """Wait for a slot (the free slot goes to the lowest ``priority`` waiting); False if the
-        run was cancelled meanwhile."""
+    def expect(self, priority: float) -> None:
+        """A job of this priority will ask for a slot: lower priorities wait for it."""
+        with self._cond:
+            self._expected[priority] += 1
+
+    def unexpect(self, priority: float) -> None:
+        """A job that ``expect``-ed will not ask after all (it failed, was cancelled, was done)."""
+        with self._cond:
+            self._forget(priority)
+            self._cond.notify_all()
+
+    def _forget(self, priority: float) -> None:
+        if self._expected[priority] > 1:
+            self._expected[priority] -= 1
+        else:
+            self._expected.pop(priority, None)
+
+    def acquire(self, priority: float = 0, *, expected: bool = False) -> bool:
+        """Wait for a slot (it goes to the lowest ``priority`` waiting or expected); False if the
+        run was cancelled meanwhile. ``expected``: this job announced itself with ``expect``."""
         token = object()
         with self._cond:
             self._waiting[token] = priority
@@ -124,9 +145,12 @@ class AdaptiveLimiter:
                         return False
                     hold = self._hold_until - self._clock()
                     if hold <= 0:
-                        if self.in_use < self.allowed and priority <= min(self._waiting.values()):
+                        first = min([*self._waiting.values(), *self._expected])
+                        if self.in_use < self.allowed and priority <= first:
                             self.in_use += 1
                             self.max_in_use = max(self.max_in_use, self.in_use)
+                            if expected:
+                                self._forget(priority)
                             return True
                         self._cond.wait(0.25)
                         continue

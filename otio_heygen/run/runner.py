@@ -363,6 +363,8 @@ def run_jobs(
     if options.longest_first:
         todo.sort(key=lambda job: -job_seconds(job))  # stable: equal lengths keep timeline order
     step.priorities = {job.key: rank for rank, job in enumerate(todo)}
+    for rank in step.priorities.values():
+        limiter.expect(rank)  # before any job starts: worker threads start in no fixed order
     interrupted = False
     if todo:
         pool = ThreadPoolExecutor(

@@ -213,7 +213,9 @@ class HeyGenClient:
                     timeout=timeout or self._http.timeout,
                 )
             except httpx.TransportError as exc:
-                if not self._reached and isinstance(exc, _NEVER_CONNECTED):
+                if not isinstance(exc, _NEVER_CONNECTED):
+                    self._reached = True  # connected, then the exchange broke: the service is there
+                elif not self._reached:
                     raise UnreachableError(self.base_url) from None  # nothing will work: no retries
                 status = None
                 error: ApiError = APIConnectionError(
