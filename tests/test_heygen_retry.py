@@ -18,7 +18,7 @@ from otio_heygen.backends.heygen.retry import (
     retry_delay,
     should_retry,
 )
-from tests.heygen_fake import http_date
+from tests.support.heygen_fake import http_date
 
 NOW = 1_795_000_000.0
 

@@ -11,12 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from otio_heygen.planning.types import Job, RenderRequest, SectionSettings
+from otio_heygen.planning.types import Job, RenderRequest
 from otio_heygen.run.contract import AssetKind, Unreachable
 from otio_heygen.run.runner import AdaptiveLimiter, Event
-from otio_heygen.sections.model import Section
-from tests.heygen_fake import write_test_png
-from tests.test_runner import FAST, HEYGEN_FAST, DiskBackend, Env, heygen_env, make_jobs, rekey
+from tests.support.builders import make_job, make_section
+from tests.support.heygen_fake import write_test_png
+from tests.support.runner_env import FAST, HEYGEN_FAST, DiskBackend, Env, heygen_env, make_jobs
 
 LENGTHS_S = [1, 4, 2, 8, 3]
 
@@ -32,9 +32,7 @@ def jobs_of_lengths(root: Path, lengths: list[int]) -> list[Job]:
     jobs, start = [], 0
     for i, seconds in enumerate(lengths, start=1):
         end = start + 25 * seconds
-        section = Section(index=i, name=f"S{i}", slug=f"S{i}", start_frame=start, end_frame=end, rate=25.0)
-        base = Job(section=section, take=1, settings=SectionSettings(image=photo), handles_frames=0, key="")
-        jobs.append(rekey(base, 1))
+        jobs.append(make_job(make_section(i, f"S{i}", start, end), image=photo))
         start = end
     return jobs
 

@@ -10,6 +10,7 @@
   is not overtaken by a short one that uploaded faster.
 
 Used by ``otio_heygen.run.runner`` and ``otio_heygen.run.job``; no I/O here, time is injected.
+(When renders are polled is ``otio_heygen.run.poll``'s business.)
 """
 
 from __future__ import annotations

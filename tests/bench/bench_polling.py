@@ -5,7 +5,7 @@ Run on demand (not part of the test run)::
     python tests/bench/bench_polling.py                 # L = 3 s, longest-first, network down
     python tests/bench/bench_polling.py --render 30     # L = 30 s (takes a few minutes)
 
-A fake HeyGen v3 server (``tests/heygen_fake.py``, threaded, real clock) runs in its own process,
+A fake HeyGen v3 server (``tests/support/heygen_fake.py``, threaded, real clock) runs in its own process,
 as the real service does, with an account limit of C renders in flight (a create beyond it is
 answered 429); the runner drives it through the real ``HeyGenBackend`` (httpx) and a real journal,
 with ``RunOptions(concurrency=C)``: the default ``PollPolicy`` (5 % of elapsed, 1-30 s, one bulk
@@ -49,8 +49,8 @@ from otio_heygen.planning.types import Job  # noqa: E402
 from otio_heygen.run.journal import Journal  # noqa: E402
 from otio_heygen.run.runner import RunOptions, run_jobs  # noqa: E402
 from tests.e2e.test_failures_and_interrupts import CLI, write_timeline  # noqa: E402
-from tests.heygen_fake import FAKE_API_KEY, FakeHeyGen, make_test_mp4  # noqa: E402
-from tests.test_runner import Pipeline, make_jobs  # noqa: E402
+from tests.support.heygen_fake import FAKE_API_KEY, FakeHeyGen, make_test_mp4  # noqa: E402
+from tests.support.runner_env import Pipeline, make_jobs  # noqa: E402
 from tests.test_runner_polling import jobs_of_lengths  # noqa: E402
 
 MIX_S = [3, 4, 3, 5, 4, 3, 4, 5, 30, 30]

@@ -21,7 +21,7 @@ from pytest_httpserver import HTTPServer
 
 from otio_heygen.cli.main import main
 from tests.e2e.test_failures_and_interrupts import CLI, placed_sections, write_timeline
-from tests.heygen_fake import FAKE_API_KEY, FakeHeyGen
+from tests.support.heygen_fake import FAKE_API_KEY, FakeHeyGen
 
 
 def closed_port() -> int:
