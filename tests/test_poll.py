@@ -319,3 +319,17 @@ def test_real_time_poller_wakes_for_a_render_due_sooner() -> None:
     poller.close()
     assert status is not None and status.state == "completed" and waited < 2.0
     assert [ids for ids, _ in service.bulk_calls] == [("a", "b")]
+
+
+def test_a_poller_that_breaks_fails_its_watchers_instead_of_leaving_them_waiting(ft: FakeTime) -> None:
+    class Broken(PollPolicy):
+        def gap(self, requests: int) -> float:
+            raise ZeroDivisionError("bug")
+
+    service = BulkService(ft, polls=10)
+    poller = Poller(service, Broken(), clock=ft.clock, sleep=ft.sleep)
+    with poller.watch("a") as watch:
+        assert watch.next() is not None  # the first poll needs no gap
+        with pytest.raises(RuntimeError, match="status poller stopped: bug"):
+            watch.next()
+    poller.close()

@@ -177,6 +177,7 @@ class Poller:
         self._last_cost = 0
         self._hold_until = -math.inf
         self._closed = False
+        self._crashed: Exception | None = None
         self._thread: threading.Thread | None = None
 
     # -- the jobs' side ------------------------------------------------------------------------------
@@ -205,6 +206,8 @@ class Poller:
     def _next(self, render: _Render) -> RemoteStatus | None:
         with self._cond:
             while render.taken >= render.seq:
+                if self._crashed is not None:
+                    raise RuntimeError(f"the status poller stopped: {self._crashed}") from self._crashed
                 if self._cancel.is_set() or self._closed:
                     return None
                 self._cond.wait(0.25)
@@ -226,6 +229,15 @@ class Poller:
 
     # -- the poller thread ---------------------------------------------------------------------------
     def _loop(self) -> None:
+        try:
+            self._polls()
+        except Exception as exc:  # a bug here must fail the waiting jobs, not leave them waiting
+            log.exception("status poller stopped")
+            with self._cond:
+                self._crashed = exc
+                self._cond.notify_all()
+
+    def _polls(self) -> None:
         while True:
             step = self._wait_for_poll()
             if step is None:

@@ -3,12 +3,12 @@
 The render runs as a real subprocess against the fake HeyGen v3 server (in this process, on
 127.0.0.1). A kill switch inside the server's handlers SIGKILLs the process while it is in the
 middle of an upload, a create (the server still creates the video: the client dies before it
-learns the id), a status poll (bulk, or the single fetch of a finished render) or a download; some kills come on the n-th request of any kind, so
-they land wherever the run happens to be. Every kill is driven by the server's own events, never by
-a wall-clock timer, so the scenarios behave the same alone, in the full suite or on a slow machine.
-After each
-scenario's kills a plain rerun must finish with exit code 0, and the server must have created
-exactly one render per section.
+learns the id), a status poll (bulk, or the single fetch of a finished render) or a download;
+some kills come on the n-th request of any kind, so they land wherever the run happens to be.
+Every kill is driven by the server's own events, never by a wall-clock timer, so the scenarios
+behave the same alone, in the full suite or on a slow machine. After each scenario's kills a
+plain rerun must finish with exit code 0, and the server must have created exactly one render
+per section.
 """
 
 from __future__ import annotations
