@@ -141,6 +141,9 @@ def _print_summary(summary: RunSummary, *, as_json: bool) -> None:
             "rendered": summary.rendered,
             "reused": summary.reused,
             "spent_usd": round(summary.spent_usd, 2),
+            "bought": {"count": summary.rendered, "seconds": round(summary.bought_seconds, 3),
+                       "usd": round(summary.spent_usd, 2)},
+            "reused_seconds": round(summary.reused_seconds, 3),
             "failures": [{"section": name, "reason": why} for name, why in summary.failures],
             "clips": summary.clips,
         }
@@ -149,7 +152,8 @@ def _print_summary(summary: RunSummary, *, as_json: bool) -> None:
         return
     click.echo(
         f"wrote {summary.output_path} ({len(summary.clips)} generated clip(s); media in {summary.media_dir}); "
-        f"{summary.rendered} rendered, {summary.reused} reused, spent ${summary.spent_usd:.2f} ({summary.backend})"
+        f"bought now: {summary.rendered} ({summary.bought_seconds:.1f} s, ${summary.spent_usd:.2f}); "
+        f"reused: {summary.reused} ({summary.reused_seconds:.1f} s, free) ({summary.backend})"
     )
     for name, why in summary.failures:
         click.echo(f"failed: {name}: {why}", err=True)

@@ -36,9 +36,10 @@ from otio_heygen.planning.plan import Plan, build_plan, check_regenerate, rekey,
 from otio_heygen.planning.types import ClipResult, Job, SectionSettings, audio_span
 from otio_heygen.read.formats import guess_render_format
 from otio_heygen.read.timeline import read_timeline, timeline_rate, timeline_start_frame
-from otio_heygen.run.contract import Backend, Unauthorized
+from otio_heygen.run.contract import Backend, Unauthorized, ledger_account_of
 from otio_heygen.run.journal import Journal
 from otio_heygen.run.ledger import AccountLedger, account_for_key, open_ledger
+from otio_heygen.run.reuse import AccountBook
 from otio_heygen.run.runner import RunOptions, estimate_pending_cost, plan_regenerations, run_jobs
 from otio_heygen.sections.markers import MarkerSelection, find_sections
 from otio_heygen.sections.model import Section
@@ -108,8 +109,13 @@ class RunSummary:
     reused: int
     failures: list[tuple[str, str]] = field(default_factory=list)
     spent_usd: float = 0.0
+    """What this run bought (replays and reuses are not spending)."""
     clips: list[dict[str, object]] = field(default_factory=list)
     """Per clip: section, take, start_frame, end_frame, media path, video id, sync offset."""
+    bought_seconds: float = 0.0
+    reused_seconds: float = 0.0
+    ledger: str | None = None
+    """Where the account ledger is (a file path)."""
 
 
 EventSink = Callable[[dict[str, object]], None]
@@ -417,7 +423,9 @@ def render_timeline(
         emit({"event": "warning", "message": warning})
     rate = prepared.rate
 
-    with Journal.open(output_dir) as journal:
+    store = open_ledger(prepared.settings.ledger)
+    with contextlib.closing(store), Journal.open(output_dir) as journal:
+        ledger = AccountLedger(store, ledger_account_of(backend))
         audio_dir = journal.path.parent / "audio"
 
         def rekey_job(job: Job, take: int) -> Job:
@@ -449,7 +457,8 @@ def render_timeline(
                 provenance=provenance, sync_offset_ms=sync.offset_ms if sync.confidence >= MIN_CONFIDENCE else None,
             )
 
-        _warn_if_over_balance(backend, estimate_pending_cost(jobs, journal, backend.price_per_second),
+        book = AccountBook(ledger, backend, now=journal.now, output=None)
+        _warn_if_over_balance(backend, estimate_pending_cost(jobs, journal, backend.price_per_second, book),
                               options.budget_usd, notice)
         run_options = RunOptions(
             concurrency=options.concurrency or prepared.settings.concurrency,
@@ -459,6 +468,7 @@ def render_timeline(
         report = run_jobs(
             jobs, backend=backend, journal=journal, prepare_audio=prepare_audio, finish_clip=finish_clip,
             media_dir=media_dir, options=run_options, on_event=on_event, sleep=sleep, clock=clock, keep=kept,
+            ledger=ledger, output_label=str(output_path.resolve()),
         )
 
     style = url_style_for(output_path)
@@ -471,6 +481,7 @@ def render_timeline(
         output_path=output_path, media_dir=media_dir, backend=backend.name, rendered=report.created,
         reused=report.reused, spent_usd=report.spent_usd,
         failures=[(f.job.title, f.reason) for f in report.failures],
+        bought_seconds=report.bought_seconds, reused_seconds=report.reused_seconds, ledger=store.location,
     )
     for result in report.results:
         job = result.job

@@ -35,7 +35,8 @@ Fault injection (each queued fault is consumed by the next request to that endpo
 (URL expired: the old URL stays dead until the status is fetched again),
 ``inject("download", "truncate")`` (Content-Length larger than the body, then the connection
 drops), ``inject("download", "redirect")`` (302 to a CDN-style URL), ``fail_render(...)``,
-``stick_pending(...)``, ``expire_urls()``, ``finish_all()``.
+``stick_pending(...)``, ``expire_urls()``, ``finish_all()``. Rules and lookups by ``title``
+match a video's title with or without the ``[oh-...]`` tag otio-heygen appends.
 Endpoints: ``upload``, ``create``, ``status``, ``download``, ``account``, ``list``.
 
 Counters (plain attributes): ``uploads`` (assets stored) / ``upload_requests``; ``creates``
@@ -283,6 +284,11 @@ def _ok(data: dict[str, Any]) -> Response:
     return Response(json.dumps({"data": data}), status=200, content_type="application/json")
 
 
+def _titled(actual: str, title: str) -> bool:
+    """A video titled ``title``, with or without the tag otio-heygen appends (``Chorus 1 [oh-...]``)."""
+    return actual == title or (actual.startswith(title + " [") and actual.endswith("]"))
+
+
 def _drop(request: Request) -> Response:
     sock = request.environ.get("werkzeug.socket")
     if sock is not None:
@@ -395,12 +401,12 @@ class FakeHeyGen:
     def video_by_title(self, title: str) -> FakeVideo:
         """The video whose title is ``title`` or starts with it followed by a tag (``Chorus [oh-...]``)."""
         with self.lock:
-            return next(v for v in self.videos.values() if v.title == title or v.title.startswith(title + " ["))
+            return next(v for v in self.videos.values() if _titled(v.title, title))
 
     def videos_titled(self, title: str) -> list[FakeVideo]:
         """Every video titled ``title`` (with or without a trailing tag), oldest first."""
         with self.lock:
-            found = [v for v in self.videos.values() if v.title == title or v.title.startswith(title + " [")]
+            found = [v for v in self.videos.values() if _titled(v.title, title)]
             return sorted(found, key=lambda v: v.seq)
 
     def delete_video(self, video_id: str) -> None:
@@ -577,7 +583,7 @@ class FakeHeyGen:
     def _apply_rules(self, video: FakeVideo) -> None:
         for rule in list(self._render_rules):
             title, what, failure = rule
-            if title is None or title == video.title:
+            if title is None or _titled(video.title, title):
                 if what == "fail":
                     video.fail = failure
                 else:

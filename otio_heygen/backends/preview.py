@@ -190,6 +190,8 @@ class PreviewBackend:
 
     name = "preview"
     price_per_second = 0.0
+    ledger_account = "preview:local"
+    """Previews have their own ledger namespace: never passed off as paid renders."""
 
     def __init__(self, width: int = 640, height: int = 360) -> None:
         self.width = width

@@ -181,6 +181,7 @@ class HeyGenClient:
     ) -> M:
         headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
         attempt = 0
+        reached = False  # an earlier attempt may have reached HeyGen (its answer was lost)
         while True:
             retry_after: str | None = None
             code: str | None = None
@@ -212,7 +213,10 @@ class HeyGenClient:
             if attempt > max_retries_for(status, code) or not should_retry(
                 method, status, code, is_create, idempotency_key is not None
             ):
+                if reached and isinstance(error, BackendError):
+                    error.reached_before = True  # a refusal now does not undo what an earlier send did
                 raise error
+            reached = reached or status is None or status >= 500 or status in (408, 409)
             delay = retry_delay(attempt, retry_after, self._wall_clock(), self._rng)
             log.info("retry %d while %s after %s in %.1f s", attempt, what, status or "connection error", delay)
             self._sleep(delay)
