@@ -12,7 +12,7 @@ import pytest
 from otio_heygen.backends.heygen.client import HeyGenClient
 from otio_heygen.backends.heygen.http import build_http_client
 from otio_heygen.backends.heygen.models import CreateVideoRequest, ImageAssetRef
-from tests.heygen_fake import FAKE_API_KEY, FakeHeyGen, write_test_png, write_test_wav
+from tests.support.heygen_fake import FAKE_API_KEY, FakeHeyGen, write_test_png, write_test_wav
 
 
 class Clock:

@@ -18,8 +18,7 @@ from click.testing import CliRunner
 from otio_heygen.adapters.resolve import bridge, connect
 from otio_heygen.output.conform import is_generated_track
 from otio_heygen.pipeline import RenderOptions
-
-from .resolve_fake import FakeResolve, make_fake, write_png, write_wav
+from tests.support.resolve_fake import FakeResolve, make_fake, write_png, write_wav
 
 FPS = 24.0
 START = 86400

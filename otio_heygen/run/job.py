@@ -33,7 +33,7 @@ from otio_heygen.run.contract import (
     render_tag,
 )
 from otio_heygen.run.journal import ACTIVE_STATES, JobRecord, Journal, job_seconds
-from otio_heygen.run.limits import AdaptiveLimiter, BudgetGuard, Event, Stop
+from otio_heygen.run.limits import AdaptiveLimiter, BudgetGuard, Event, Stop, poll_delay
 from otio_heygen.run.reuse import AccountBook, Owned
 
 __all__ = ["Cancelled", "JobStep", "RunOptions", "build_request", "describe_error", "ident", "poll_schedule"]
@@ -46,7 +46,7 @@ class RunOptions:
     poll_deadline_s: float = 3 * 3600
     stuck_pending_s: float = 45 * 60
     poll_interval_s: float | None = None
-    """None: the ``heygen.retry.poll_delay`` schedule; tests and CI set small values."""
+    """None: the ``run.limits.poll_delay`` schedule; tests and CI set small values."""
     recover_after: int = 2
     """Successful creates needed after a 429 before one more concurrent render is allowed."""
 
@@ -77,8 +77,6 @@ def poll_schedule(options: RunOptions) -> Callable[[float], float]:
     if options.poll_interval_s is not None:
         interval = options.poll_interval_s
         return lambda _elapsed: interval
-    from otio_heygen.backends.heygen.retry import poll_delay
-
     return poll_delay
 
 

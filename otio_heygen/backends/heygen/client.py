@@ -45,7 +45,6 @@ from otio_heygen.backends.heygen.retry import (
     is_retryable_status,
     max_retries_for,
     parse_retry_after,
-    poll_delay,
     retry_delay,
     should_retry,
 )
@@ -53,6 +52,7 @@ from otio_heygen.errors import ApiError, MediaError, PhotoError
 from otio_heygen.fsutil import create_temp_beside
 from otio_heygen.media.files import AUDIO_MIMES, IMAGE_MIMES, MAX_UPLOAD_BYTES, sniff_mime
 from otio_heygen.run.contract import BackendError, RemoteFailed, RenderTimeout, TransportError
+from otio_heygen.run.limits import poll_delay
 
 __all__ = [
     "ASSETS_PATH",
