@@ -41,6 +41,7 @@ from otio_heygen.run.journal import Journal
 from otio_heygen.run.ledger import AccountLedger, account_for_key, open_ledger
 from otio_heygen.run.reuse import AccountBook
 from otio_heygen.run.runner import RunOptions, estimate_pending_cost, plan_regenerations, run_jobs
+from otio_heygen.run.slots import open_slots
 from otio_heygen.sections.markers import MarkerSelection, find_sections
 from otio_heygen.sections.model import Section
 
@@ -423,7 +424,8 @@ def render_timeline(
         emit({"event": "warning", "message": warning})
     rate = prepared.rate
 
-    store = open_ledger(prepared.settings.ledger)
+    settings = prepared.settings
+    store = open_ledger(settings.ledger, workstation=settings.workstation)
     with contextlib.closing(store), Journal.open(output_dir) as journal:
         ledger = AccountLedger(store, ledger_account_of(backend))
         audio_dir = journal.path.parent / "audio"
@@ -465,11 +467,14 @@ def render_timeline(
             budget_usd=options.budget_usd,
             poll_interval_s=prepared.settings.poll_interval,
         )
-        report = run_jobs(
-            jobs, backend=backend, journal=journal, prepare_audio=prepare_audio, finish_clip=finish_clip,
-            media_dir=media_dir, options=run_options, on_event=on_event, sleep=sleep, clock=clock, keep=kept,
-            ledger=ledger, output_label=str(output_path.resolve()),
-        )
+        slots = open_slots(store, ledger.account, run_options.concurrency, workstation=settings.workstation,
+                           lease_s=settings.slot_lease_s)
+        with contextlib.closing(slots):
+            report = run_jobs(
+                jobs, backend=backend, journal=journal, prepare_audio=prepare_audio, finish_clip=finish_clip,
+                media_dir=media_dir, options=run_options, on_event=on_event, sleep=sleep, clock=clock, keep=kept,
+                ledger=ledger, output_label=str(output_path.resolve()), slots=slots,
+            )
 
     style = url_style_for(output_path)
     conformed = conform(

@@ -168,7 +168,12 @@ class JobStep:
         """The clip, a failure reason, or None when cancelled (journal left resumable)."""
         timings: dict[str, float] = {}
         try:
-            return self._run(job, timings)
+            if not self.limiter.claim(job.key):  # team ledger: another workstation has it in hand
+                return None
+            try:
+                return self._run(job, timings)
+            finally:
+                self.limiter.unclaim(job.key)
         except Cancelled:
             return None
         except Exception as exc:

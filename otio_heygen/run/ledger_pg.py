@@ -64,6 +64,19 @@ TEAM_MIGRATIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
             )""",
         ),
     ),
+    (
+        "team_004_claims",
+        (
+            """CREATE TABLE team_claims (
+                account TEXT NOT NULL,
+                job_key TEXT NOT NULL,
+                holder TEXT NOT NULL,
+                workstation TEXT,
+                lease_until DOUBLE PRECISION NOT NULL,
+                PRIMARY KEY (account, job_key)
+            )""",
+        ),
+    ),
 )
 """Append-only, after the shared ``MIGRATIONS``; each applied once, by name."""
 

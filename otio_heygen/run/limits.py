@@ -3,7 +3,9 @@
 - :class:`Stop`: Ctrl-C (cancel everything) and "no more creates" (after a 401/402).
 - :class:`BudgetGuard`: a create is only sent when its cost still fits under ``--budget``.
 - :class:`AdaptiveLimiter`: at most N renders at once; a 429 lowers N and pauses new creates
-  for ``Retry-After``; successful creates raise it back one step at a time.
+  for ``Retry-After``; successful creates raise it back one step at a time. Each slot of this
+  run is also an account slot of its ``SlotPool`` (``otio_heygen.run.slots``): on a team ledger
+  the account's limit holds across every workstation.
 
 Used by ``otio_heygen.run.runner`` and ``otio_heygen.run.job``; no I/O here, time is injected.
 """
@@ -12,6 +14,8 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+
+from otio_heygen.run.slots import ProcessSlots, SlotPool
 
 __all__ = ["AdaptiveLimiter", "BudgetGuard", "Event", "Stop", "poll_delay"]
 
@@ -99,8 +103,12 @@ class AdaptiveLimiter:
         cancel: threading.Event,
         recover_after: int = 2,
         on_change: Callable[[Event], None] | None = None,
+        slots: SlotPool | None = None,
     ) -> None:
         self.limit = max(1, limit)
+        self.slots: SlotPool = slots if slots is not None else ProcessSlots()
+        """The account's slots (``otio_heygen.run.slots``): shared by every workstation on a team ledger."""
+        self._unheld = 0  # requeues cancelled while waiting: their release gives no account slot back
         self.allowed = self.limit
         self.in_use = 0
         self.rendering = 0
@@ -116,7 +124,24 @@ class AdaptiveLimiter:
         self._cond = threading.Condition()
 
     def acquire(self) -> bool:
-        """Wait for a slot; False if the run was cancelled meanwhile."""
+        """Wait for a slot of this run, then one of the account; False if the run was cancelled meanwhile."""
+        if not self._acquire_local():
+            return False
+        if self.slots.take(self._cancel):
+            return True
+        with self._cond:
+            self.in_use -= 1
+            self._cond.notify_all()
+        return False
+
+    def claim(self, job_key: str) -> bool:
+        """Wait until no other process works on ``job_key`` (team ledger), then hold it."""
+        return self.slots.claim(job_key, self._cancel)
+
+    def unclaim(self, job_key: str) -> None:
+        self.slots.unclaim(job_key)
+
+    def _acquire_local(self) -> bool:
         while True:
             with self._cond:
                 if self._cancel.is_set():
@@ -146,10 +171,12 @@ class AdaptiveLimiter:
         with self._cond:
             self.in_use -= 1
             self._cond.notify_all()
+        self.slots.give()
         if self.acquire():
             return True
         with self._cond:
             self.in_use += 1
+            self._unheld += 1
         return False
 
     def adopt(self) -> None:
@@ -163,6 +190,11 @@ class AdaptiveLimiter:
             if rendered:
                 self.rendering -= 1
             self._cond.notify_all()
+            unheld = self._unheld > 0
+            if unheld:
+                self._unheld -= 1
+        if not unheld:
+            self.slots.give()
 
     def rate_limited(self, retry_after: float | None) -> None:
         with self._cond:

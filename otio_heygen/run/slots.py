@@ -12,6 +12,12 @@ a :class:`SlotPool` counts the *account's*. Two pools:
   lease (60 s by default) without anyone cleaning up. Giving a slot back sends ``NOTIFY``;
   waiters ``LISTEN`` and also look again every second (for leases that simply expired).
 
+A pool also hands out **claims** on job keys: a job claims its key before it looks in the
+ledger and buys, and keeps the claim until it has its clip. A second workstation needing the
+same section meanwhile waits (holding no render slot) and then finds the first one's video in
+the ledger instead of buying it again. Claims are leased and renewed like slots, so a crashed
+workstation's sections are claimed (and its paid renders picked up) by whoever runs next.
+
 With a shared ledger ``--concurrency`` is therefore the account's limit across every
 workstation using it (slot ``i`` is usable by a run whose concurrency is above ``i``).
 """
@@ -24,7 +30,7 @@ import threading
 import uuid
 from typing import Any, Protocol
 
-__all__ = ["DEFAULT_LEASE_S", "PgSlots", "ProcessSlots", "SlotPool"]
+__all__ = ["DEFAULT_LEASE_S", "PgSlots", "ProcessSlots", "SlotPool", "open_slots"]
 
 DEFAULT_LEASE_S = 60.0
 _CHANNEL = "otio_heygen_slots"
@@ -42,8 +48,16 @@ class SlotPool(Protocol):
         """Give back one slot this process holds (no-op if none)."""
         ...
 
+    def claim(self, job_key: str, cancel: threading.Event) -> bool:
+        """Wait until no other live process works on ``job_key``, then hold it; False if cancelled."""
+        ...
+
+    def unclaim(self, job_key: str) -> None:
+        """Let other processes have ``job_key`` (its clip is in the ledger, or this job gave up)."""
+        ...
+
     def close(self) -> None:
-        """Give back every slot and stop (heartbeat, listener)."""
+        """Give back every slot and claim and stop (heartbeat, listener)."""
         ...
 
 
@@ -54,6 +68,12 @@ class ProcessSlots:
         return not cancel.is_set()
 
     def give(self) -> None:
+        return None
+
+    def claim(self, job_key: str, cancel: threading.Event) -> bool:
+        return not cancel.is_set()
+
+    def unclaim(self, job_key: str) -> None:
         return None
 
     def close(self) -> None:
@@ -82,6 +102,7 @@ class PgSlots:
         self.workstation = workstation
         self.round_trips = 0
         self.max_held = 0
+        self.claim_waits = 0
         self._recheck_s = recheck_s
         self._held: list[int] = []
         self._lock = threading.Lock()
@@ -154,6 +175,32 @@ class PgSlots:
     def held(self) -> int:
         return len(self._held)
 
+    def claim(self, job_key: str, cancel: threading.Event) -> bool:
+        while not cancel.is_set() and not self._closed.is_set():
+            with self._wake:
+                rows = self._execute(
+                    f"""INSERT INTO team_claims (account, job_key, holder, workstation, lease_until)
+                        VALUES (%s, %s, %s, %s, {_NOW} + %s)
+                        ON CONFLICT (account, job_key) DO UPDATE SET holder = excluded.holder,
+                            workstation = excluded.workstation, lease_until = excluded.lease_until
+                        WHERE team_claims.holder = excluded.holder OR team_claims.lease_until < {_NOW}
+                        RETURNING holder""",
+                    (self.account, job_key, self.holder, self.workstation, self.lease_s),
+                )
+                if rows:
+                    return True
+                self.claim_waits += 1
+                self._wake.wait(self._recheck_s)
+        return False
+
+    def unclaim(self, job_key: str) -> None:
+        with contextlib.suppress(Exception):
+            self._execute(
+                "DELETE FROM team_claims WHERE account = %s AND job_key = %s AND holder = %s",
+                (self.account, job_key, self.holder),
+                notify=True,
+            )
+
     def close(self) -> None:
         if self._closed.is_set():
             return
@@ -162,6 +209,7 @@ class PgSlots:
             self._held.clear()
             self._wake.notify_all()
         with contextlib.suppress(Exception):
+            self._execute("DELETE FROM team_claims WHERE holder = %s", (self.holder,))
             self._execute(
                 "UPDATE team_slots SET holder = NULL, lease_until = 0 WHERE holder = %s", (self.holder,), notify=True
             )
@@ -180,6 +228,10 @@ class PgSlots:
                     f"UPDATE team_slots SET lease_until = {_NOW} + %s WHERE holder = %s",
                     (self.lease_s, self.holder),
                 )
+                self._execute(
+                    f"UPDATE team_claims SET lease_until = {_NOW} + %s WHERE holder = %s",
+                    (self.lease_s, self.holder),
+                )
 
     def _listen(self) -> None:
         while not self._closed.is_set():
@@ -190,3 +242,12 @@ class PgSlots:
             except Exception:
                 if self._closed.wait(self._recheck_s):
                     return
+
+
+def open_slots(store: object, account: str, limit: int, *, workstation: str, lease_s: float) -> SlotPool:
+    """The account's slot pool: leased from the team ledger when ``store`` is one, else in-process."""
+    from otio_heygen.run.ledger_pg import PgLedgerStore
+
+    if isinstance(store, PgLedgerStore):
+        return PgSlots(store.url, account, limit, workstation=workstation, lease_s=lease_s)
+    return ProcessSlots()

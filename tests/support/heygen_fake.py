@@ -35,7 +35,10 @@ Fault injection (each queued fault is consumed by the next request to that endpo
 (URL expired: the old URL stays dead until the status is fetched again),
 ``inject("download", "truncate")`` (Content-Length larger than the body, then the connection
 drops), ``inject("download", "redirect")`` (302 to a CDN-style URL), ``fail_render(...)``,
-``stick_pending(...)``, ``expire_urls()``, ``finish_all()``. Rules and lookups by ``title``
+``stick_pending(...)``, ``expire_urls()``, ``finish_all()``.
+Account limit: ``max_concurrent`` renders in flight (a create beyond it is refused with 429
+``rate_limit_exceeded`` and ``Retry-After: concurrency_retry_after``; replays of a known
+Idempotency-Key are not refused); counters ``concurrency_refusals`` and ``max_in_flight``. Rules and lookups by ``title``
 match a video's title with or without the ``[oh-...]`` tag otio-heygen appends.
 Endpoints: ``upload``, ``create``, ``status``, ``download``, ``account``, ``list``.
 
@@ -310,6 +313,8 @@ class FakeHeyGen:
         echo_audio: bool = True,
         balance: float = 42.5,
         replay_window_s: float = REPLAY_WINDOW_S,
+        max_concurrent: int | None = None,
+        concurrency_retry_after: str | None = "1",
     ) -> None:
         self.server = httpserver
         self.render_seconds = render_seconds
@@ -319,6 +324,10 @@ class FakeHeyGen:
         self.echo_audio = echo_audio
         self.balance = balance
         self.replay_window_s = replay_window_s
+        self.max_concurrent = max_concurrent
+        self.concurrency_retry_after = concurrency_retry_after
+        self.concurrency_refusals = 0
+        self.max_in_flight = 0
         self.lock = threading.RLock()
         self.assets: dict[str, FakeAsset] = {}
         self.videos: dict[str, FakeVideo] = {}
@@ -567,12 +576,17 @@ class FakeHeyGen:
                 if replayed is not None and replayed.body != body:
                     self.key_body_mismatches += 1
             else:
+                if self.max_concurrent is not None and self.in_flight() >= self.max_concurrent:
+                    self.concurrency_refusals += 1
+                    headers = {"Retry-After": self.concurrency_retry_after} if self.concurrency_retry_after else None
+                    return _error(429, "rate_limit_exceeded", "Too many concurrent jobs", None, headers)
                 video_id = f"v_{uuid.uuid4().hex[:16]}"
                 self._seq += 1
                 video = FakeVideo(video_id, body.get("title", ""), body, key, self.clock(), seq=self._seq)
                 self._apply_rules(video)
                 self.videos[video_id] = video
                 self.creates += 1
+                self.max_in_flight = max(self.max_in_flight, self.in_flight())
                 if key:
                     self._keys[key] = (video_id, self.clock())
                     self.creates_by_key[key] += 1
@@ -591,6 +605,11 @@ class FakeHeyGen:
                 if title is None:
                     self._render_rules.remove(rule)
                     return
+
+    def in_flight(self) -> int:
+        """Renders still running now (the account's concurrency)."""
+        with self.lock:
+            return sum(1 for v in self.videos.values() if self._state(v) not in ("completed", "failed"))
 
     def _state(self, video: FakeVideo) -> str:
         if video.stuck:
