@@ -160,3 +160,45 @@ def test_sigkill_one_suite_the_other_finishes_without_buying_twice(
     finish(rerun)
     assert fake.creates == sections
     assert_frame_exact(tmp_path / "suite-a" / "out" / "cut_avatar.otio", timeline, fake)
+
+
+def cli(root: Path, name: str, fake: FakeHeyGen, pg_url: str, *args: str) -> subprocess.CompletedProcess[str]:
+    (root / name).mkdir(exist_ok=True)
+    return subprocess.run([*CLI, *args], env=suite_env(root, name, fake, pg_url), cwd=root / name,
+                          capture_output=True, text=True, timeout=60)
+
+
+def test_team_budget_is_respected_by_every_workstation_and_spending_is_shown_per_suite(
+    httpserver: Any, tmp_path: Path, pg_url: str
+) -> None:
+    import json
+
+    timeline = write_timeline(tmp_path)
+    fake = FakeHeyGen(httpserver, render_seconds=0.2, max_concurrent=LIMIT)
+    # 10 sections of 2 s at $0.10/s: $2.00 in all; the team allows $1.00
+    done = cli(tmp_path, "admin", fake, pg_url, "ledger", "budget", "set", "1")
+    assert done.returncode == 0, done.stderr
+    assert "$1.00" in done.stdout
+    (tmp_path / "suite-a").mkdir()
+    proc = start(tmp_path, "suite-a", timeline, fake, pg_url)
+    proc.communicate(timeout=120)
+    assert proc.returncode == 1  # some sections not started: over the team budget
+    assert fake.creates == 5 and fake.concurrency_refusals == 0
+    shown = json.loads(cli(tmp_path, "admin", fake, pg_url, "ledger", "budget", "--json").stdout)
+    assert (shown["cap_usd"], shown["spent_usd"], shown["left_usd"]) == (1.0, 1.0, 0.0)
+    # another suite (the budget raised) buys only what the team does not own yet
+    assert cli(tmp_path, "admin", fake, pg_url, "ledger", "budget", "set", "2").returncode == 0
+    (tmp_path / "suite-b").mkdir()
+    finish(start(tmp_path, "suite-b", timeline, fake, pg_url))
+    assert fake.creates == 10
+    by_ws = json.loads(cli(tmp_path, "admin", fake, pg_url, "ledger", "--by", "workstation", "--json").stdout)
+    assert {g["workstation"]: (g["videos"], round(g["usd"], 2)) for g in by_ws["groups"]} == {
+        "suite-a": (5, 1.0), "suite-b": (5, 1.0)}
+    by_out = json.loads(cli(tmp_path, "admin", fake, pg_url, "ledger", "--by", "output", "--json").stdout)
+    assert sum(g["videos"] for g in by_out["groups"]) == 10
+    by_day = json.loads(cli(tmp_path, "admin", fake, pg_url, "ledger", "--by", "day", "--json").stdout)
+    assert [g["videos"] for g in by_day["groups"]] == [10] and by_day["bought"]["usd"] == 2.0
+    # an embedded (file) ledger has no team budget: one clear line, exit 2
+    env = {**suite_env(tmp_path, "admin", fake, pg_url), "OTIO_HEYGEN_LEDGER": str(tmp_path / "l.sqlite")}
+    solo = subprocess.run([*CLI, "ledger", "budget", "set", "5"], env=env, capture_output=True, text=True, timeout=60)
+    assert solo.returncode == 2 and "needs the team ledger" in solo.stderr

@@ -38,7 +38,8 @@ drops), ``inject("download", "redirect")`` (302 to a CDN-style URL), ``fail_rend
 ``stick_pending(...)``, ``expire_urls()``, ``finish_all()``.
 Account limit: ``max_concurrent`` renders in flight (a create beyond it is refused with 429
 ``rate_limit_exceeded`` and ``Retry-After: concurrency_retry_after``; replays of a known
-Idempotency-Key are not refused); counters ``concurrency_refusals`` and ``max_in_flight``. Rules and lookups by ``title``
+Idempotency-Key are not refused); counters ``concurrency_refusals`` and ``max_in_flight``.
+Rules and lookups by ``title``
 match a video's title with or without the ``[oh-...]`` tag otio-heygen appends.
 Endpoints: ``upload``, ``create``, ``status``, ``download``, ``account``, ``list``.
 
