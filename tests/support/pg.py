@@ -13,8 +13,8 @@ When neither works the tests that need a server are skipped, with the reason.
 
 from __future__ import annotations
 
-import contextlib
 import os
+import sys
 import tempfile
 import uuid
 from collections.abc import Iterator
@@ -73,11 +73,6 @@ def start_server() -> Iterator[PgServer | str]:
         _throwaway_settings(admin)
         yield PgServer(admin, server)
     finally:
-        # a test server's data is thrown away: stop at once instead of a shutdown checkpoint
-        with contextlib.suppress(Exception):
-            from pgserver._commands import pg_ctl
-
-            pg_ctl(["-m", "immediate", "stop"], pgdata=server.pgdata, user=server.system_user)
         server.cleanup()
 
 
@@ -89,3 +84,21 @@ def _throwaway_settings(admin_url: str) -> None:
         for name, value in (("fsync", "off"), ("synchronous_commit", "off"), ("full_page_writes", "off")):
             conn.execute(f"ALTER SYSTEM SET {name} = {value}")
         conn.execute("SELECT pg_reload_conf()")
+
+
+def main() -> int:
+    """``python -m tests.support.pg``: start a server, run one query, stop it (CI's check)."""
+    with start_server() as server:
+        if isinstance(server, str):
+            print(f"PostgreSQL for the team-ledger tests: {server}", file=sys.stderr)
+            return 1
+        import psycopg
+
+        with psycopg.connect(server.new_database(), autocommit=True) as conn:
+            row = conn.execute("SELECT version()").fetchone()
+        print(f"PostgreSQL for the team-ledger tests: {row[0] if row else '?'}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
