@@ -170,7 +170,7 @@ class PgSlots:
                 (self.account, slot, self.holder),
                 notify=True,
             )
-            self._wake.notify_all()
+            self._wake.notify()
 
     def held(self) -> int:
         return len(self._held)
@@ -237,8 +237,8 @@ class PgSlots:
         while not self._closed.is_set():
             try:
                 for _note in self._listen_conn.notifies(timeout=self._recheck_s, stop_after=1):
-                    with self._wake:
-                        self._wake.notify_all()
+                    with self._wake:  # one slot or claim came free: one waiter tries (others recheck)
+                        self._wake.notify()
             except Exception:
                 if self._closed.wait(self._recheck_s):
                     return
