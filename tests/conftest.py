@@ -24,6 +24,17 @@ _ENV = (
 )
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _module_ledger(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Module-scoped fixtures (renders shared by a module's tests) run before any function-scoped
+    fixture: give them a ledger of their own too, never the user's."""
+    with pytest.MonkeyPatch.context() as mp:
+        home = tmp_path_factory.mktemp("module-ledger-home")
+        mp.setenv("OTIO_HEYGEN_LEDGER", str(home / "ledger.sqlite"))
+        mp.setattr(platformdirs, "user_data_dir", lambda appname=None, *_, **__: str(home / "data"))
+        yield
+
+
 @pytest.fixture(autouse=True)
 def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     for name in _ENV:

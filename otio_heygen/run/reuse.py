@@ -101,7 +101,7 @@ class AccountBook:
             if remote is not None and remote.state == "rendering":
                 return Owned("in_flight", owned.video_id)
         flying = entry.in_flight
-        if flying is not None:
+        if flying is not None and self._remote(job, flying) is not None:
             return Owned("in_flight", flying.video_id)
         lost = entry.lost_intent
         if lost is None:
