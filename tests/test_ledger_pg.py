@@ -12,7 +12,7 @@ import pytest
 
 import tests.test_ledger as base
 from otio_heygen.config import load_settings
-from otio_heygen.errors import BudgetExceededError
+from otio_heygen.errors import BudgetExceededError, ConfigError
 from otio_heygen.run.ledger import open_ledger
 from otio_heygen.run.ledger_pg import TEAM_MIGRATIONS, PgLedgerStore, redact_url
 from otio_heygen.run.ledger_sqlite import MIGRATIONS
@@ -171,3 +171,34 @@ def test_a_cancelled_wait_takes_nothing_and_close_gives_everything_back(pg_url: 
     a.close()  # gives both back at once
     assert b.take(never) and b.take(never)
     b.close()
+
+
+def test_a_claimed_section_is_waited_for_then_handed_over(pg_url: str) -> None:
+    PgLedgerStore.open(pg_url, workstation="x").close()
+    a = PgSlots(pg_url, ACC, 2, workstation="a", lease_s=30, recheck_s=0.05)
+    b = PgSlots(pg_url, ACC, 2, workstation="b", lease_s=30, recheck_s=0.05)
+    never = threading.Event()
+    assert a.claim("job-1", never)
+    assert a.claim("job-1", never)  # the holder may claim again (a rerun inside one process)
+    got: list[bool] = []
+    waiter = threading.Thread(target=lambda: got.append(b.claim("job-1", never)))
+    waiter.start()
+    waiter.join(0.3)
+    assert waiter.is_alive() and got == [] and b.claim_waits >= 1  # B waits while A has it in hand
+    assert b.claim("job-2", never)  # other sections are not held up
+    a.unclaim("job-1")
+    waiter.join(10)
+    assert got == [True]
+    cancel = threading.Event()
+    cancel.set()
+    assert not a.claim("job-1", cancel)  # B has it now; a cancelled wait gives up
+    a.close()
+    b.close()
+
+
+def test_slot_lease_and_workstation_settings() -> None:
+    settings = load_settings(env={"OTIO_HEYGEN_SLOT_LEASE": "2.5"})
+    assert settings.slot_lease_s == 2.5 and settings.workstation  # default: the host name
+    assert load_settings(env={}).slot_lease_s == 60.0
+    with pytest.raises(ConfigError, match="OTIO_HEYGEN_SLOT_LEASE"):
+        load_settings(env={"OTIO_HEYGEN_SLOT_LEASE": "0"})
