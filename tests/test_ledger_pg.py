@@ -122,8 +122,9 @@ def test_team_budget_is_a_hard_cap_across_workstations(pg_url: str) -> None:
         assert (len(ok), len(refused)) == (3, 1)  # 0.40 + 3 x 0.20 = 1.00: equal to the cap is accepted
         assert a.committed(ACC) == 1.00
         # a key already recorded is re-sent (same create), never refused by the cap
-        assert a.record_intent(ACC, "c0", idempotency_key="ik-c0", attempt=1, section="c0", seconds=2,
-                               cost_usd=0.2, now=time.time()).idempotency_key == "ik-c0"
+        bought = ok[0]
+        assert a.record_intent(ACC, bought, idempotency_key=f"ik-{bought}", attempt=1, section=bought, seconds=2,
+                               cost_usd=0.2, now=time.time()).idempotency_key == f"ik-{bought}"
         a.set_budget(ACC, None, now=time.time())
         _buy(a, "k9", 5.0)
         assert a.budget(ACC) is None
