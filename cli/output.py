@@ -138,7 +138,7 @@ def clip_json(clip: RenderedClip) -> dict[str, object]:
     return {
         "section": clip.section, "take": clip.take, "start_frame": clip.start_frame, "end_frame": clip.end_frame,
         "media": str(clip.media), "video_id": clip.video_id, "job_key": clip.job_key,
-        "sync_offset_ms": clip.sync_offset_ms,
+        "sync_offset_ms": clip.sync_offset_ms, "bought": clip.bought, "reused": clip.reused,
     }
 
 

@@ -143,8 +143,8 @@ class Interrupted(ProgressEvent):
 
 @dataclass(frozen=True, kw_only=True)
 class RunFinished(ProgressEvent):
-    """Every job ended: ``done`` clips, ``failed`` jobs, ``created`` renders bought, ``spent_usd``; seconds
-    of video bought now versus reused (from this output or the account ledger: free)."""
+    """Every job ended: ``done`` clips, ``failed`` jobs, ``created`` renders bought, ``spent_usd`` (``extra``
+    carries ``bought_seconds`` and ``reused_seconds``: video bought now versus reused for free)."""
 
     kind: ClassVar[str] = "finished"
     done: int
@@ -152,8 +152,6 @@ class RunFinished(ProgressEvent):
     created: int
     reused: int
     spent_usd: float
-    bought_seconds: float = 0.0
-    reused_seconds: float = 0.0
 
 
 @dataclass(frozen=True, kw_only=True)

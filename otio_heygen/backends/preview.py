@@ -194,6 +194,8 @@ class PreviewBackend:
     price_per_second = 0.0
     ledger_account = "preview:local"
     """Previews have their own ledger namespace: never passed off as paid renders."""
+    instant_renders = True
+    """A render is done when ``create`` returns: the run layer asks once instead of polling."""
 
     def __init__(self, width: int = 640, height: int = 360) -> None:
         self.width = width

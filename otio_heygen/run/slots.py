@@ -48,8 +48,9 @@ class SlotPool(Protocol):
         """Give back one slot this process holds (no-op if none)."""
         ...
 
-    def claim(self, job_key: str, cancel: threading.Event) -> bool:
-        """Wait until no other live process works on ``job_key``, then hold it; False if cancelled."""
+    def claim(self, job_key: str, cancel: threading.Event, *, wait: bool = True) -> bool:
+        """Wait until no other live process works on ``job_key``, then hold it; False if cancelled
+        (or, with ``wait=False``, if another process holds it now)."""
         ...
 
     def unclaim(self, job_key: str) -> None:
@@ -70,7 +71,7 @@ class ProcessSlots:
     def give(self) -> None:
         return None
 
-    def claim(self, job_key: str, cancel: threading.Event) -> bool:
+    def claim(self, job_key: str, cancel: threading.Event, *, wait: bool = True) -> bool:
         return not cancel.is_set()
 
     def unclaim(self, job_key: str) -> None:
@@ -175,7 +176,7 @@ class PgSlots:
     def held(self) -> int:
         return len(self._held)
 
-    def claim(self, job_key: str, cancel: threading.Event) -> bool:
+    def claim(self, job_key: str, cancel: threading.Event, *, wait: bool = True) -> bool:
         while not cancel.is_set() and not self._closed.is_set():
             with self._wake:
                 rows = self._execute(
@@ -189,6 +190,8 @@ class PgSlots:
                 )
                 if rows:
                     return True
+                if not wait:
+                    return False
                 self.claim_waits += 1
                 self._wake.wait(self._recheck_s)
         return False

@@ -125,6 +125,9 @@ def test_new_folder_after_the_replay_window_buys_nothing_and_an_edit_buys_one(
     assert result["reused"] == 4 and result["reused_seconds"] == 4.0
     check_frame_exact(tmp_path / "B" / "cut_avatar.otio", 4)
     assert all(e.get("reused") for e in events if e.get("event") == "state" and e.get("state") == "done")
+    assert all(c["reused"] and not c["bought"] for c in result["clips"])  # type: ignore[union-attr]
+    code, lines, _ = run_cli(capsys, "status", str(tmp_path / "B" / "cut_avatar.otio"), "--json")
+    assert code == 0 and lines[0]["bought"]["count"] == 0 and lines[0]["reused"]["count"] == 4  # type: ignore[index]
 
     edited = edit_section_audio(tmp_path / "cut", tmp_path / "cut_v2", section=2)
     code, planned, _ = run_cli(capsys, "plan", str(edited), "--image", str(edited.parent / "artist.png"), "--json")
