@@ -52,8 +52,9 @@ def test_json_render_says_which_backend_first_then_the_run(sample: Path, tmp_pat
     kinds = [line["event"] for line in lines]
     assert kinds.count("notice") == 1 and kinds[-2:] == ["written", "result"] and "plan" in kinds
     assert lines[-1]["backend"] == "preview" and [c["section"] for c in lines[-1]["clips"]] == ["Intro"]
-    assert list(lines[-1]["clips"][0]) == ["section", "take", "start_frame", "end_frame", "media", "video_id",
-                                           "job_key", "sync_offset_ms"]
+    assert list(lines[-1]["clips"][0])[:8] == ["section", "take", "start_frame", "end_frame", "media", "video_id",
+                                               "job_key", "sync_offset_ms"]
+    assert lines[-1]["clips"][0]["bought"] is True and lines[-1]["clips"][0]["reused"] is False
 
 
 def test_json_render_refused_for_bad_input_prints_only_the_error(sample: Path, tmp_path: Path,

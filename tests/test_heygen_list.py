@@ -104,3 +104,20 @@ def test_deleted_video_is_unknown_everywhere(client: HeyGenClient, fake: FakeHey
     with pytest.raises(NotFoundError):
         client.get_video(vid)
     assert client.list_videos(title="oh-0000000001") == []
+
+
+def test_refusal_after_a_lost_answer_says_an_earlier_attempt_may_have_reached(
+    client: HeyGenClient, fake: FakeHeyGen, tmp_path: Path
+) -> None:
+    from otio_heygen.run.contract import OutOfCredit
+
+    body = _body(client, tmp_path, "Chorus")
+    fake.inject("create", 402)
+    with pytest.raises(OutOfCredit) as refused:
+        client.create_video(body, idempotency_key="first-send")
+    assert refused.value.reached_before is False  # its only send was refused: nothing exists under it
+    fake.inject("create", "drop", after_processing=True)  # billed, answer lost
+    fake.inject("create", 402)  # the retry with the same key is refused
+    with pytest.raises(OutOfCredit) as lost:
+        client.create_video(body, idempotency_key="lost-send")
+    assert lost.value.reached_before is True and fake.creates_by_key["lost-send"] == 1

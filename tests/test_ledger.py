@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import multiprocessing
 import os
 import sqlite3
@@ -212,3 +213,29 @@ def test_unreadable_ledger_is_a_config_error(tmp_path: Path) -> None:
     path.write_bytes(b"this is not a database" * 100)
     with pytest.raises(ConfigError, match="unreadable"):
         open_ledger(str(path))
+
+
+def test_ledger_command_lists_what_the_account_bought(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from click.testing import CliRunner
+
+    from otio_heygen.cli.ledger_cmd import ledger as ledger_cmd
+
+    monkeypatch.setenv("HEYGEN_API_KEY", "hg_key_for_this_test")
+    runner = CliRunner()
+    result = runner.invoke(ledger_cmd, [])
+    assert result.exit_code == 0 and "nothing bought yet" in result.output
+    account = account_for_key("heygen", "hg_key_for_this_test")
+    store = open_ledger(os.environ["OTIO_HEYGEN_LEDGER"])
+    store.record_video(account, "k", "v_123", idempotency_key="ik", section="Bridge", seconds=6.5, cost_usd=0.65,
+                       billed=True, state="completed", now=1_764_270_000.0)
+    store.record_video("heygen:someone-else", "k", "v_999", idempotency_key="ik", section="Intro", seconds=2,
+                       cost_usd=0.2, billed=True, state="completed", now=1_764_270_000.0)
+    store.close()
+    result = runner.invoke(ledger_cmd, ["--json"])
+    data = json.loads(result.output)
+    assert [p["video_id"] for p in data["purchases"]] == ["v_123"]  # this key's account only
+    assert data["bought"] == {"count": 1, "seconds": 6.5, "usd": 0.65}
+    assert "hg_key_for_this_test" not in result.output
+    result = runner.invoke(ledger_cmd, ["--all"])
+    assert result.exit_code == 0 and "Bridge" in result.output and "Intro" in result.output
+    assert "total bought: 2 video(s)" in result.output

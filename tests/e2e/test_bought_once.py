@@ -59,9 +59,12 @@ def run_cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, list[d
         return code, lines, captured.err  # JSON lines (render)
 
 
-def render(capsys: pytest.CaptureFixture[str], timeline: Path, out: Path) -> tuple[int, dict[str, object], list]:
+def render(
+    capsys: pytest.CaptureFixture[str], timeline: Path, out: Path, *extra: str
+) -> tuple[int, dict[str, object], list]:
     code, events, err = run_cli(
-        capsys, "render", str(timeline), "-o", str(out), "--image", str(timeline.parent / "artist.png"), "--json"
+        capsys, "render", str(timeline), "-o", str(out), "--image", str(timeline.parent / "artist.png"), "--json",
+        *extra,
     )
     results = [e for e in events if e.get("event") == "result"]
     assert results, err
@@ -232,7 +235,8 @@ def test_plan_shows_a_render_in_flight_and_render_adopts_it(
     plan = lines[0]
     assert [s["status"] for s in plan["sections"]] == ["in_flight", "owned"]  # type: ignore[index]
     assert plan["estimated_cost_usd"] == 0 and plan["in_flight"]["count"] == 1  # type: ignore[index]
-    code, result, _ = render(capsys, timeline, tmp_path / "B" / "cut_avatar.otio")
+    # nothing to buy: a budget of 0 is enough (the budget checks what will be bought)
+    code, result, _ = render(capsys, timeline, tmp_path / "B" / "cut_avatar.otio", "--budget", "0")
     assert code == 0 and fake.creates == 2 and result["spent_usd"] == 0 and result["reused"] == 2
 
 
