@@ -31,6 +31,7 @@ from otio_heygen.run.ledger import AccountLedger, account_for_key, open_ledger
 from otio_heygen.run.registry import HasAccount
 from otio_heygen.run.reuse import AccountBook
 from otio_heygen.run.runner import RunOptions, RunReport, estimate_pending_cost, plan_regenerations, run_jobs
+from otio_heygen.run.slots import open_slots
 
 __all__ = ["RunOutcome", "run_render", "with_ownership"]
 
@@ -181,7 +182,8 @@ def run_render(
         pending = round(sum(job_seconds(job) for job in unique) * backend.price_per_second, 6)
         if _wants_balance(backend, pending, options.budget_usd):
             known = (_balance(backend, notice),)
-    store = open_ledger(prepared.settings.ledger)
+    settings = prepared.settings
+    store = open_ledger(settings.ledger, workstation=settings.workstation)
     with contextlib.closing(store), Journal.open(journal_dir) as journal:
         ledger = AccountLedger(store, ledger_account_of(backend))
         outcome.ledger = store.location
@@ -196,11 +198,16 @@ def run_render(
             budget_usd=options.budget_usd,
             poll_interval_s=prepared.settings.poll_interval,
         )
-        outcome.report = run_jobs(
-            jobs, backend=backend, journal=journal, prepare_audio=steps.prepare_audio, finish_clip=steps.finish_clip,
-            media_dir=media_dir, options=run_options, on_event=_Tracker(outcome, on_raw_event), sleep=sleep,
-            clock=clock, keep=kept, ledger=ledger, output_label=output_label,
-        )
+        # the account's render slots and job claims: shared by every workstation on a team ledger
+        slots = open_slots(store, ledger.account, run_options.concurrency, workstation=settings.workstation,
+                           lease_s=settings.slot_lease_s)
+        with contextlib.closing(slots):
+            outcome.report = run_jobs(
+                jobs, backend=backend, journal=journal, prepare_audio=steps.prepare_audio,
+                finish_clip=steps.finish_clip, media_dir=media_dir, options=run_options,
+                on_event=_Tracker(outcome, on_raw_event), sleep=sleep, clock=clock, keep=kept, ledger=ledger,
+                output_label=output_label, slots=slots,
+            )
     return outcome
 
 
@@ -212,7 +219,7 @@ def with_ownership(prepared: Prepared) -> Plan:
     if settings.api_key is None:
         return prepared.plan
     account = account_for_key("heygen", settings.api_key.get_secret_value())
-    store = open_ledger(settings.ledger)
+    store = open_ledger(settings.ledger, workstation=settings.workstation)
     try:
         ownership = AccountLedger(store, account).statuses([job.key for job in prepared.plan.jobs])
     finally:
