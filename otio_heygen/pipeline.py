@@ -26,7 +26,7 @@ from otio_heygen.errors import (
     OutputPathError,
     PhotoError,
 )
-from otio_heygen.media.audio import SongAudio, SongLayout, locate_song, probe_media, write_upload_audio
+from otio_heygen.media.audio import SongAudio, SongLayout, locate_song, probe_media
 from otio_heygen.media.photo import file_digest, inspect_photo
 from otio_heygen.media.sync import MIN_CONFIDENCE, check_clip_sync
 from otio_heygen.output.conform import conform
@@ -415,8 +415,7 @@ def render_timeline(
         kept = plan_regenerations(prepared.left_out, journal, (), rekey_job)
 
         def prepare_audio(job: Job) -> Path:
-            samples = song.cut(job.audio_start_frame, job.audio_end_frame)
-            return write_upload_audio(samples, song.sample_rate, audio_dir / f"{job.key[:24]}.wav")
+            return song.write_upload(job.audio_start_frame, job.audio_end_frame, audio_dir / f"{job.key[:24]}.wav")
 
         def finish_clip(job: Job, media: Path, info: dict[str, object]) -> ClipResult:
             probed = probe_media(media)
