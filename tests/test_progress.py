@@ -20,27 +20,14 @@ from otio_heygen.cli.progress import (
     status_report,
 )
 from otio_heygen.cli.status_cmd import output_dir_for, status
-from otio_heygen.planning.types import Job, SectionSettings
+from otio_heygen.planning.types import Job
 from otio_heygen.run.journal import Journal
-from otio_heygen.sections.model import Section
+from tests.support.builders import make_job, make_section
 
 
 def job(index: int, name: str, take: int = 1) -> Job:
-    section = Section(
-        index=index,
-        name=name,
-        slug=name.replace(" ", "_"),
-        start_frame=index * 50,
-        end_frame=index * 50 + 100,
-        rate=25.0,
-    )
-    return Job(
-        section=section,
-        take=take,
-        settings=SectionSettings(image=Path("face.png")),
-        handles_frames=0,
-        key=f"{name}-{take}".replace(" ", "_"),
-    )
+    section = make_section(index, name, index * 50, index * 50 + 100)
+    return make_job(section, take=take, key=f"{name}-{take}".replace(" ", "_"))
 
 
 class TTY(io.StringIO):
@@ -152,7 +139,8 @@ def test_status_report_from_the_journal_alone(tmp_path: Path) -> None:
     render_status(report, Console(file=buffer, width=160))
     text = buffer.getvalue()
     assert "15m00s" in text and "no face" in text and "01_Verse_take1.mp4" in text
-    assert "1 done, 1 running, 1 failed, 0 waiting - spent $0.80" in text
+    assert "1 done, 1 running, 1 failed, 0 waiting - bought 2 ($0.80), reused 0 (free)" in text
+    assert report["bought"] == {"count": 2, "seconds": 8.0, "usd": 0.8} and report["reused"]["count"] == 0
     assert "Run the same render command again" in text
     assert "Edited away" not in text and "1 older journal entries" in text
 
@@ -162,7 +150,7 @@ def test_status_command_table_and_json(tmp_path: Path) -> None:
     runner = CliRunner()
     result = runner.invoke(status, [str(tmp_path / "song_avatar.otio")])
     assert result.exit_code == 0, result.output
-    assert "Chorus" in result.output and "spent $0.80" in result.output
+    assert "Chorus" in result.output and "bought 2 ($0.80)" in result.output
     result = runner.invoke(status, [str(tmp_path), "--json"])
     assert result.exit_code == 0
     assert json.loads(result.output)["counts"]["failed"] == 1
@@ -184,7 +172,7 @@ def test_output_dir_for(tmp_path: Path) -> None:
 
 
 def test_live_progress_follows_a_real_run(tmp_path: Path) -> None:
-    from tests.test_runner import Env, make_jobs
+    from tests.support.runner_env import Env, make_jobs
 
     env = Env(tmp_path)
     buffer = io.StringIO()

@@ -1,4 +1,4 @@
-"""The Resolve bridge against a fake Resolve (tests/resolve_fake.py) and the real pipeline (preview backend)."""
+"""The Resolve bridge against a fake Resolve (tests/support/resolve_fake.py) and the real pipeline (preview backend)."""
 
 from __future__ import annotations
 
@@ -15,11 +15,10 @@ import opentimelineio as otio
 import pytest
 from click.testing import CliRunner
 
+from otio_heygen import RenderOptions
 from otio_heygen.adapters.resolve import bridge, connect
 from otio_heygen.output.conform import is_generated_track
-from otio_heygen.pipeline import RenderOptions
-
-from .resolve_fake import FakeResolve, make_fake, write_png, write_wav
+from tests.support.resolve_fake import FakeResolve, make_fake, write_png, write_wav
 
 FPS = 24.0
 START = 86400
@@ -61,7 +60,7 @@ def test_track_mode_exports_renders_imports_and_places_at_the_marker_frames(
 
     ((path, kind, sub),) = resolve.called("Export")
     assert path.endswith(".otio") and (kind, sub) == (resolve.EXPORT_OTIO, resolve.EXPORT_NONE)
-    media_files = sorted(str(Path(c["media"])) for c in result.summary.clips)
+    media_files = sorted(str(c.media) for c in result.summary.clips)
     assert len(media_files) == 2 and all(Path(m).stat().st_size > 1000 for m in media_files)
     ((imported,),) = resolve.called("ImportMedia")
     assert sorted(imported) == media_files
@@ -94,7 +93,7 @@ def test_markers_turn_green_with_job_ids_and_keep_name_note_duration(tmp_path: P
     resolve = make_fake(media["song"], MARKERS, fps=FPS, start=START, length=120)
     result = _run(resolve, tmp_path, media["photo"])
     markers = resolve.project.current.GetMarkers()
-    ids = {c["section"]: (c["job_key"], c["video_id"]) for c in result.summary.clips}
+    ids = {c.section: (c.job_key, c.video_id) for c in result.summary.clips}
     for frame, _, name, duration, note in MARKERS:
         m = markers[float(frame)]
         assert (m["color"], m["name"], m["note"], m["duration"]) == ("Green", name, note, duration)
@@ -314,7 +313,7 @@ def test_install_script_then_run_it_from_a_terminal_against_resolve(tmp_path: Pa
         textwrap.dedent(f"""
         import atexit, json, sys
         from pathlib import Path
-        sys.path.insert(0, {str(Path(__file__).parent)!r})
+        sys.path.insert(0, {str(Path(__file__).parent / "support")!r})
         from resolve_fake import make_fake
         _fake = make_fake(Path({str(media["song"])!r}), {MARKERS!r}, length=120)
         def scriptapp(name):

@@ -3,7 +3,8 @@ exactly the section's audio, at the timeline's frame rate.
 
 No key, no network: it lets an editor try the whole round trip (import, line-up, relink)
 before spending money. A thin bar along the bottom grows with time, so sync against the
-song can be checked by eye.
+song can be checked by eye. :class:`PreviewBackend` is the ``Backend`` around it, registered as
+``preview`` in the ``otio_heygen.backends`` entry-point group (:func:`create`).
 """
 
 from __future__ import annotations
@@ -19,10 +20,12 @@ from otio_heygen.errors import MediaError
 from otio_heygen.fsutil import create_temp_beside
 from otio_heygen.media.photo import load_photo_rgb
 from otio_heygen.media.workers import run_media
-from otio_heygen.planning.types import RenderRequest
+from otio_heygen.planning.types import RemoteStatus, RenderRequest
 from otio_heygen.read.rates import exact_rate as rate_fraction
+from otio_heygen.run.contract import AssetKind
+from otio_heygen.run.registry import BackendSettings
 
-__all__ = ["draw_text", "rate_fraction", "render_preview"]
+__all__ = ["PreviewBackend", "create", "draw_text", "rate_fraction", "render_preview"]
 
 # 5x7 bitmap font, one string of 7 rows of 5 pixels per glyph.
 _FONT_ROWS = {
@@ -184,3 +187,36 @@ def _encode_pictures(
             out.mux(packet)
     for packet in video.encode(None):
         out.mux(packet)
+
+
+class PreviewBackend:
+    """Offline backend: "uploads" are local names, a "render" is :func:`render_preview` at download time."""
+
+    name = "preview"
+    price_per_second = 0.0
+    ledger_account = "preview:local"
+    """Previews have their own ledger namespace: never passed off as paid renders."""
+    instant_renders = True
+    """A render is done when ``create`` returns: the run layer asks once instead of polling."""
+
+    def __init__(self, width: int = 640, height: int = 360) -> None:
+        self.width = width
+        self.height = height
+
+    def upload(self, path: Path, kind: AssetKind) -> str:
+        return f"local:{kind}:{path.name}"
+
+    def create(self, request: RenderRequest, image_asset: str, audio_asset: str, idempotency_key: str) -> str:
+        return f"preview_{idempotency_key[:32]}"
+
+    def status(self, video_id: str) -> RemoteStatus:
+        return RemoteStatus(state="completed", raw_status="completed")
+
+    def download(self, video_id: str, request: RenderRequest, dest: Path) -> None:
+        render_preview(request, dest, width=self.width, height=self.height)
+
+
+def create(settings: BackendSettings) -> PreviewBackend:
+    """The ``preview`` entry point: ``width``/``height`` of the frames may come in ``settings.options``."""
+    options = settings.options
+    return PreviewBackend(width=int(options.get("width", 640)), height=int(options.get("height", 360)))

@@ -16,7 +16,7 @@ from pathlib import Path
 import av
 import numpy as np
 
-from otio_heygen.backends.heygen.assets import MAX_UPLOAD_BYTES
+from otio_heygen.media.files import MAX_UPLOAD_BYTES
 from otio_heygen.media.pcm import BLOCK_SAMPLES
 
 __all__ = ["UPLOAD_LIMIT_BYTES", "write_upload_audio", "write_upload_blocks"]
