@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from otio_heygen.errors import ConfigError, MediaError, OtioHeygenError
-from otio_heygen.media.audio import SongAudio, probe_media, write_upload_audio
+from otio_heygen.media.audio import SongAudio, probe_media
 from otio_heygen.media.photo import file_digest
 from otio_heygen.media.sync import MIN_CONFIDENCE, check_clip_sync
 from otio_heygen.options import RenderOptions
@@ -53,8 +53,8 @@ class ClipSteps:
         return rekey(job, take, photo_digest=photo, audio_digest=audio)
 
     def prepare_audio(self, job: Job) -> Path:
-        samples = self.song.cut(job.audio_start_frame, job.audio_end_frame)
-        return write_upload_audio(samples, self.song.sample_rate, self.audio_dir / f"{job.key[:24]}.wav")
+        dest = self.audio_dir / f"{job.key[:24]}.wav"
+        return self.song.write_upload(job.audio_start_frame, job.audio_end_frame, dest)
 
     def finish_clip(self, job: Job, media: Path, info: Mapping[str, object]) -> ClipResult:
         probed = probe_media(media)
