@@ -36,7 +36,8 @@ from otio_heygen.planning.types import ClipResult, Job, SectionSettings, audio_s
 from otio_heygen.read.formats import guess_render_format
 from otio_heygen.read.timeline import read_timeline, timeline_rate, timeline_start_frame
 from otio_heygen.run.contract import Backend, PreviewBackend
-from otio_heygen.run.journal import Journal
+from otio_heygen.run.journal import JOURNAL_DIRNAME
+from otio_heygen.run.outputs import run_journal
 from otio_heygen.run.runner import RunOptions, estimate_pending_cost, plan_regenerations, run_jobs
 from otio_heygen.sections.markers import MarkerSelection, find_sections
 from otio_heygen.sections.model import Section
@@ -402,8 +403,8 @@ def render_timeline(
         emit({"event": "warning", "message": warning})
     rate = prepared.rate
 
-    with Journal.open(output_dir) as journal:
-        audio_dir = journal.path.parent / "audio"
+    with run_journal(output_path, backend=backend.name, on_refused=lambda: _remove_if_empty(created)) as journal:
+        audio_dir = output_dir / JOURNAL_DIRNAME / "audio"
 
         def rekey_job(job: Job, take: int) -> Job:
             image = job.settings.image
@@ -411,7 +412,7 @@ def render_timeline(
             audio = song.slice_digest(job.audio_start_frame, job.audio_end_frame)
             return rekey(job, take, photo_digest=photo, audio_digest=audio)
 
-        jobs = plan_regenerations(plan.jobs, journal, options.regenerate, rekey_job)
+        jobs = plan_regenerations(plan.jobs, journal, options.regenerate, rekey_job, notice=notice)
         kept = plan_regenerations(prepared.left_out, journal, (), rekey_job)
 
         def prepare_audio(job: Job) -> Path:
@@ -425,7 +426,7 @@ def render_timeline(
             written = [audio_dir / f"{job.key[:24]}{suffix}" for suffix in (".wav", ".mp3")]
             sent = next((path for path in written if path.exists()), None) or prepare_audio(job)
             sync = check_clip_sync(media, sent, rate)
-            provenance: dict[str, Any] = {**info, "sync": {
+            provenance: dict[str, Any] = {**info, "rendered_title": job.title, "sync": {
                 "offset_ms": round(sync.offset_ms, 2), "offset_frames": round(sync.offset_frames, 3),
                 "confidence": round(sync.confidence, 3), "flagged": sync.flagged,
             }}

@@ -22,6 +22,7 @@ from typing import Any, cast
 
 from otio_heygen.config import FileConfig, LookSettings
 from otio_heygen.errors import InputError, SectionError
+from otio_heygen.money import cost_micros, estimate_usd
 from otio_heygen.planning.types import AspectRatio, Expressiveness, Fit, Job, Resolution, SectionSettings, audio_span
 from otio_heygen.sections.model import Section
 
@@ -34,6 +35,7 @@ __all__ = [
     "content_hash",
     "job_key",
     "normalise_setting",
+    "parse_regenerate",
     "rekey",
     "resolve_section_settings",
     "select_only",
@@ -222,7 +224,12 @@ class Plan:
 
     @property
     def estimated_cost_usd(self) -> float:
-        return round(self.total_seconds * self.price_per_second, 2)
+        """Every job's cost (as the journal records it), summed and rounded up to the cent: a
+        ``--budget`` of exactly this amount is accepted by ``render``."""
+        return estimate_usd(
+            cost_micros((j.audio_end_frame - j.audio_start_frame) / j.section.rate, self.price_per_second)
+            for j in self.jobs
+        )
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -324,13 +331,29 @@ def select_only(sections: tuple[Section, ...], only: tuple[str, ...]) -> tuple[S
     return chosen
 
 
+MAX_TAKE_NUMBER = 99
+"""Highest take ``--regenerate NAME=TAKE`` may ask for."""
+
+
+def parse_regenerate(value: str) -> tuple[str, int | None]:
+    """``NAME`` or ``NAME=TAKE`` (a ``--regenerate`` value) as (name, take or None)."""
+    head, sep, tail = value.rpartition("=")
+    if sep and tail.strip().isdigit():
+        return head.strip(), int(tail.strip())
+    return value.strip(), None
+
+
 def check_regenerate(names: tuple[str, ...], found: tuple[Section, ...], jobs: tuple[Job, ...],
                      only: tuple[str, ...]) -> None:
-    """Every ``--regenerate`` name must be a section this run renders (else exit 2, nothing spent)."""
+    """Every ``--regenerate`` value must name a section this run renders and, with ``=TAKE``, a
+    take from 1 to 99 (else exit 2, nothing spent)."""
     def matches(name: str, section: Section) -> bool:
         return name.casefold() in (section.name.casefold(), section.slug.casefold())
 
-    for name in names:
+    for value in names:
+        name, take = parse_regenerate(value)
+        if take is not None and not 1 <= take <= MAX_TAKE_NUMBER:
+            raise InputError(f"--regenerate {value!r}: the take must be a number from 1 to {MAX_TAKE_NUMBER}")
         if any(matches(name, job.section) for job in jobs):
             continue
         if not any(matches(name, section) for section in found):

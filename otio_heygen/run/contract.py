@@ -49,6 +49,10 @@ class PreviewBackend:
 
     name = "preview"
     price_per_second = 0.0
+    paid = False
+    """Nothing it renders is billed (a paid backend priced at 0 is an unknown price, not a free one)."""
+    draws_title = True
+    """Its clips show the section's title: one is only reused for a section of the same title."""
 
     def __init__(self, width: int = 640, height: int = 360) -> None:
         self.width = width
