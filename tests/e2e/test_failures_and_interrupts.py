@@ -23,7 +23,7 @@ from pytest_httpserver import HTTPServer
 from otio_heygen.cli.main import main
 from otio_heygen.run.outputs import output_journal_path
 from tests.conftest import SAMPLES
-from tests.heygen_fake import FAKE_API_KEY, FakeHeyGen
+from tests.support.heygen_fake import FAKE_API_KEY, FakeHeyGen
 
 RATE = 25.0
 SECTION_FRAMES = 25
