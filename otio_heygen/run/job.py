@@ -137,6 +137,9 @@ class JobStep:
         self.pause = pause
         self.clock = clock
         self.price = price
+        self.paid: bool = getattr(backend, "paid", True)
+        """Whether the backend bills its renders. Not ``price > 0``: a paid service whose price is set
+        to 0 is a price not known, and its renders are still paid for (and replayed for 24 h only)."""
         self.budget = BudgetGuard(options.budget_usd)
         self.poll_delay = poll_schedule(options)
         self.created = 0
@@ -302,7 +305,7 @@ class JobStep:
                 raise
             # any other failure (transport, server error): the key stays, a rerun re-sends it
             # and cannot bill twice
-            self.journal.set_state(job.key, "rendering", video_id=video_id, billed=1 if cost > 0 else 0)
+            self.journal.set_state(job.key, "rendering", video_id=video_id, billed=1 if self.paid else 0)
             with self._lock:
                 self.created += 1
                 self.spent_usd += cost
@@ -315,7 +318,7 @@ class JobStep:
     def _replay_expired(self, record: JobRecord) -> bool:
         """Whether HeyGen may have forgotten the row's Idempotency-Key (a resend could bill again)."""
         sent = record.key_sent_at
-        return self.price > 0 and sent is not None and self.journal.now() - sent > KEY_REPLAY_S
+        return self.paid and sent is not None and self.journal.now() - sent > KEY_REPLAY_S
 
     def _poll(self, job: Job, video_id: str, timings: dict[str, float]) -> None:
         record = self._record(job)

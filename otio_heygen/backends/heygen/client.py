@@ -29,6 +29,7 @@ from otio_heygen.backends.heygen.errors import (
     InvalidVideoError,
     PermissionDeniedError,
     error_from_response,
+    redact_tree,
 )
 from otio_heygen.backends.heygen.http import API_KEY_HEADER, CREATE_TIMEOUT, DOWNLOAD_TIMEOUT
 from otio_heygen.backends.heygen.models import (
@@ -217,7 +218,7 @@ class HeyGenClient:
 
     def _parse(self, response: httpx.Response, model: type[M], what: str) -> M:
         try:
-            body = response.json()
+            body = redact_tree(response.json(), self._secrets())
             data = body.get("data", body) if isinstance(body, dict) else body
             return model.model_validate(data)
         except (ValueError, ValidationError) as exc:
