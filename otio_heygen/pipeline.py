@@ -29,6 +29,7 @@ from otio_heygen.errors import (
 from otio_heygen.media.audio import SongAudio, SongLayout, locate_song, probe_media, write_upload_audio
 from otio_heygen.media.photo import file_digest, inspect_photo
 from otio_heygen.media.sync import MIN_CONFIDENCE, check_clip_sync
+from otio_heygen.money import format_usd, usd_micros
 from otio_heygen.output.conform import conform
 from otio_heygen.output.writer import check_output_path, check_schema_versions, media_url, url_style_for, write_timeline
 from otio_heygen.planning.plan import Plan, build_plan, check_regenerate, rekey, resolve_section_settings, select_only
@@ -308,7 +309,8 @@ def _warn_if_over_balance(
         notice(f"could not read the HeyGen balance ({exc.one_line()}); continuing")
         return
     if balance is not None and pending_usd > balance:
-        notice(f"warning: the estimate ${pending_usd:.2f} is more than the account balance ${balance:.2f}; "
+        estimate = format_usd(usd_micros(pending_usd))
+        notice(f"warning: the estimate {estimate} is more than the account balance ${balance:.2f}; "
                "renders will stop when the credit runs out (finished clips are kept)")
 
 
