@@ -158,13 +158,15 @@ def open_output_journal(
     output_path: Path,
     *,
     backend: str | None = None,
+    media_dir: Path | None = None,
     create: bool = True,
     now: Callable[[], float] = time.time,
 ) -> OutputJournal:
     """Open the journal of ``output_path`` (creating it unless ``create`` is False).
 
     With ``backend``, the folder's other journals (and an earlier version's folder journal) are
-    searched for jobs this output lacks (see the module docstring).
+    searched for jobs this output lacks (see the module docstring). ``media_dir``: where the output's
+    clips go (default ``<stem>_media`` beside it), to find its rows in an earlier version's journal.
     """
     path = output_journal_path(output_path)
     folder = path.parent.parent.parent
@@ -180,7 +182,7 @@ def open_output_journal(
         if journal.meta("output") is None:
             journal.set_meta("output", str(output_path.expanduser().absolute()))
         if legacy.is_file():
-            journal.import_folder_journal(legacy, folder / f"{output_path.stem}_media")
+            journal.import_folder_journal(legacy, media_dir or folder / f"{output_path.stem}_media")
         if backend is not None:
             journal.adopt_from([*output_journals(folder), legacy], backend)
     except BaseException:
@@ -204,14 +206,18 @@ def remove_journal(path: Path) -> None:
 
 @contextmanager
 def run_journal(
-    output_path: Path, *, backend: str, on_refused: Callable[[], None] = lambda: None
+    output_path: Path,
+    *,
+    backend: str,
+    media_dir: Path | None = None,
+    on_refused: Callable[[], None] = lambda: None,
 ) -> Iterator[OutputJournal]:
     """The output's journal for one render. When the render is refused before any job started
     (budget, a wrong key, bad input found late), a journal this render created is deleted again and
     ``on_refused`` runs (e.g. removing the output folder it made): a refused run leaves nothing."""
     path = output_journal_path(output_path)
     fresh = not path.exists()
-    journal = open_output_journal(output_path, backend=backend)
+    journal = open_output_journal(output_path, backend=backend, media_dir=media_dir)
     runs_before = len(journal.runs())
     try:
         yield journal
