@@ -199,3 +199,22 @@ def test_an_output_rendered_by_an_earlier_version_reruns_without_any_api_call(
     assert main([*args[:2], "-o", str(out.with_name("other.otio")), *args[4:]]) == 0
     assert fake.creates == 3
     assert clip_files(out.with_name("other.otio")) == ["01_Part_1_take1.mp4", "02_Part_2_take1.mp4"]
+
+
+def test_another_output_of_the_folder_adopts_what_the_first_bought_instead_of_buying_it(
+    httpserver: HTTPServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    fake = FakeHeyGen(httpserver)
+    heygen_env(monkeypatch, fake, tmp_path)
+    timeline = write_parts(tmp_path / "cut", 2)
+    image = str(timeline.parent / "artist.png")
+    out = tmp_path / "out"
+    assert main(["render", str(timeline), "-o", str(out / "a.otio"), "--image", image]) == 0
+    assert main(["render", str(timeline), "-o", str(out / "b.otio"), "--image", image, "--budget", "0"]) == 0
+    assert fake.creates == 2  # b bought nothing (a budget of 0 is enough), and its state is its own
+    assert clip_files(out / "b.otio") == ["01_Part_1_take1.mp4", "02_Part_2_take1.mp4"]
+    assert takes_in(status_json(out / "b.otio", capsys)) == [("Part 1", 1), ("Part 2", 1)]
+    # a preview render of a third output does not adopt (or replace) the paid renders
+    assert main(["render", str(timeline), "-o", str(out / "c.otio"), "--image", image, "--backend", "preview"]) == 0
+    assert main(["render", str(timeline), "-o", str(out / "a.otio"), "--image", image]) == 0
+    assert fake.creates == 2
