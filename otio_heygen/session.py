@@ -2,12 +2,16 @@
 
 Owns the glue between a prepared plan and the run layer: the section audio cut for each upload, each
 downloaded clip probed and its lip-sync measured, new takes keyed for ``regenerate``, the balance
-warning before a paid run, and which clips this call bought or reused (read from the run's own
-events). The orchestration itself (threads, budget, idempotency) is ``otio_heygen.run.runner``'s.
+warning before a paid run (the run's first request: for a first render into a folder it is made
+before the journal exists, so a service that cannot be reached leaves nothing behind), and which
+clips this call bought or reused (read from the run's own events). The orchestration itself
+(threads, budget, idempotency) is ``otio_heygen.run.runner``'s.
 """
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,16 +23,18 @@ from otio_heygen.media.photo import file_digest
 from otio_heygen.media.sync import MIN_CONFIDENCE, check_clip_sync
 from otio_heygen.money import format_usd, usd_micros
 from otio_heygen.options import RenderOptions
-from otio_heygen.planning.plan import rekey
+from otio_heygen.planning.plan import Plan, rekey
 from otio_heygen.planning.types import ClipResult, Job
 from otio_heygen.preparing import Prepared
-from otio_heygen.run.contract import Backend, Unauthorized
-from otio_heygen.run.journal import JOURNAL_DIRNAME
-from otio_heygen.run.outputs import run_journal
+from otio_heygen.run.contract import Backend, Unauthorized, Unreachable, ledger_account_of
+from otio_heygen.run.journal import JOURNAL_DIRNAME, job_seconds, journal_path
+from otio_heygen.run.ledger import AccountLedger, account_for_key, open_ledger
+from otio_heygen.run.outputs import output_journal_path, run_journal
 from otio_heygen.run.registry import HasAccount
+from otio_heygen.run.reuse import AccountBook
 from otio_heygen.run.runner import RunOptions, RunReport, estimate_pending_cost, plan_regenerations, run_jobs
 
-__all__ = ["RunOutcome", "run_render"]
+__all__ = ["RunOutcome", "run_render", "with_ownership"]
 
 RawSink = Callable[[dict[str, Any]], None]
 
@@ -68,22 +74,45 @@ class ClipSteps:
         )
 
 
-def warn_if_over_balance(
-    backend: Backend, pending_usd: float, budget_usd: float | None, notice: Callable[[str], None]
-) -> None:
-    """Before a paid run: warn when the estimate exceeds the account's balance (one request).
+def _wants_balance(backend: Backend, pending_usd: float, budget_usd: float | None) -> bool:
+    """A backend that cannot tell (no ``HasAccount``), nothing to pay, or a budget that refuses the run
+    anyway: no request."""
+    return isinstance(backend, HasAccount) and pending_usd > 0 and not (
+        budget_usd is not None and pending_usd > budget_usd
+    )
 
-    A backend that cannot tell (no ``HasAccount``), nothing to pay, or a budget that refuses the run
-    anyway: no request. Refused credentials stop the run here, before any upload (``ConfigError``).
-    """
-    if not isinstance(backend, HasAccount) or pending_usd <= 0 or (budget_usd is not None and pending_usd > budget_usd):
-        return
+
+def _balance(backend: Backend, notice: Callable[[str], None]) -> float | None:
+    """The account's balance (one request; None when it cannot be read now). Refused credentials
+    (``ConfigError``) and a service that cannot be reached at all (``Unreachable``) stop the run here,
+    before any upload."""
+    assert isinstance(backend, HasAccount)
     try:
-        balance = backend.account_info().balance
+        return backend.account_info().balance
     except Unauthorized as exc:  # a wrong key: every render would fail, stop before any upload
         raise ConfigError(exc.message, hint=exc.hint or f"check the {backend.name} key") from exc
+    except Unreachable:
+        raise
     except OtioHeygenError as exc:
         notice(f"could not read the {backend.name} balance ({exc.one_line()}); continuing")
+        return None
+
+
+def warn_if_over_balance(
+    backend: Backend,
+    pending_usd: float,
+    budget_usd: float | None,
+    notice: Callable[[str], None],
+    *,
+    known: tuple[float | None] | None = None,
+) -> None:
+    """Before a paid run: warn when the estimate exceeds the account's balance (one request, unless
+    ``known`` holds the balance read already)."""
+    if known is not None:
+        balance = known[0]
+    elif _wants_balance(backend, pending_usd, budget_usd):
+        balance = _balance(backend, notice)
+    else:
         return
     if balance is not None and pending_usd > balance:
         estimate = format_usd(usd_micros(pending_usd))
@@ -98,6 +127,8 @@ class RunOutcome:
     report: RunReport
     created: set[str] = field(default_factory=set)
     reused: set[str] = field(default_factory=set)
+    ledger: str | None = None
+    """Where the account ledger is."""
 
 
 class _Tracker:
@@ -136,20 +167,37 @@ def run_render(
     notice: Callable[[str], None],
     sleep: Callable[[float], None],
     clock: Callable[[], float],
+    output_label: str | None = None,
 ) -> RunOutcome:
     """Render every planned job (clips in ``media_dir``) with the journal of ``output`` (the output
     timeline; default: one named after ``media_dir``) in ``journal_dir/.otio-heygen``. A run refused
-    before any job started (budget, key) leaves no journal behind (``run.outputs.run_journal``)."""
+    before any job started (budget, key) leaves no journal behind (``run.outputs.run_journal``).
+
+    The account ledger (``settings.ledger``) is consulted before anything is bought and told about
+    every purchase and verified copy; ``output_label`` (the output timeline) is recorded as using them.
+    """
     song = prepared.song
     assert song is not None  # for_render: prepare raised otherwise
     outcome = RunOutcome(report=RunReport([], [], 0.0, 0, 0))
     identity = journal_dir / (output.name if output is not None else media_dir.name)
-    with run_journal(identity, backend=backend.name, media_dir=media_dir) as journal:
+    known: tuple[float | None] | None = None
+    if not output_journal_path(identity).exists() and not journal_path(journal_dir).exists():
+        # a first render here: reach the service before writing anything (a rerun may need no network
+        # at all, so there it is asked only once the journal says what is still to pay)
+        unique = {job.key: job for job in prepared.plan.jobs}.values()
+        pending = round(sum(job_seconds(job) for job in unique) * backend.price_per_second, 6)
+        if _wants_balance(backend, pending, options.budget_usd):
+            known = (_balance(backend, notice),)
+    store = open_ledger(prepared.settings.ledger)
+    with contextlib.closing(store), run_journal(identity, backend=backend.name, media_dir=media_dir) as journal:
+        ledger = AccountLedger(store, ledger_account_of(backend))
+        outcome.ledger = store.location
         steps = ClipSteps(song, journal_dir / JOURNAL_DIRNAME / "audio", prepared.rate)
         jobs = plan_regenerations(prepared.plan.jobs, journal, options.regenerate, steps.rekey_job, notice=notice)
         kept = plan_regenerations(prepared.left_out, journal, (), steps.rekey_job)
-        warn_if_over_balance(backend, estimate_pending_cost(jobs, journal, backend.price_per_second),
-                             options.budget_usd, notice)
+        book = AccountBook(ledger, backend, now=journal.now, output=None)
+        warn_if_over_balance(backend, estimate_pending_cost(jobs, journal, backend.price_per_second, book),
+                             options.budget_usd, notice, known=known)
         run_options = RunOptions(
             concurrency=options.concurrency or prepared.settings.concurrency,
             budget_usd=options.budget_usd,
@@ -158,6 +206,22 @@ def run_render(
         outcome.report = run_jobs(
             jobs, backend=backend, journal=journal, prepare_audio=steps.prepare_audio, finish_clip=steps.finish_clip,
             media_dir=media_dir, options=run_options, on_event=_Tracker(outcome, on_raw_event), sleep=sleep,
-            clock=clock, keep=kept,
+            clock=clock, keep=kept, ledger=ledger, output_label=output_label,
         )
     return outcome
+
+
+def with_ownership(prepared: Prepared) -> Plan:
+    """The plan with each job's standing in the configured HeyGen account's ledger (``owned``,
+    ``in_flight`` or ``new``), so the estimate counts only what will be bought. No network; without a
+    configured key the plan is returned as it is (every job ``new``)."""
+    settings = prepared.settings
+    if settings.api_key is None:
+        return prepared.plan
+    account = account_for_key("heygen", settings.api_key.get_secret_value())
+    store = open_ledger(settings.ledger)
+    try:
+        ownership = AccountLedger(store, account).statuses([job.key for job in prepared.plan.jobs])
+    finally:
+        store.close()
+    return dataclasses.replace(prepared.plan, ownership=ownership)

@@ -196,6 +196,10 @@ class PreviewBackend:
     """Nothing it renders is billed (a paid backend priced at 0 is an unknown price, not a free one)."""
     draws_title = True
     """Its clips show the section's title: one is only reused for a section of the same title."""
+    ledger_account = "preview:local"
+    """Previews have their own ledger namespace: never passed off as paid renders."""
+    instant_renders = True
+    """A render is done when ``create`` returns: the run layer asks once instead of polling."""
 
     def __init__(self, width: int = 640, height: int = 360) -> None:
         self.width = width

@@ -7,18 +7,27 @@ A rerun therefore skips done jobs (no API call), re-polls renders, and re-sends 
 create with the same key, so nothing is billed twice.
 
 The per-job steps live in ``otio_heygen.run.job``, the run-wide limits in
-``otio_heygen.run.limits``. Threads: a pool of ``2 x concurrency`` workers runs whole jobs;
-a render slot (``AdaptiveLimiter``) is held from create to completion so at most
-``concurrency`` renders run at once, while other workers upload ahead and download behind. A
-429 lowers the allowed concurrency and pauses new creates for ``Retry-After``; successes raise
-it back one step at a time. 401/402 stop new creates; renders already paid for are still polled
-and downloaded.
+``otio_heygen.run.limits``, the polling in ``otio_heygen.run.poll``. Threads: a pool of
+``2 x concurrency`` workers runs whole jobs, longest section first (render time grows with
+length, so the batch ends as early as the account's slots allow; results stay in timeline
+order); a render slot (``AdaptiveLimiter``) is held from create to completion so at most
+``concurrency`` renders run at once, while other workers upload ahead and download behind; one
+poller thread checks every render in flight at once. A 429 lowers the allowed concurrency and
+pauses new creates for ``Retry-After``; successes raise it back one step at a time. 401/402 stop
+new creates; renders already paid for are still polled and downloaded. A service that cannot be
+reached at all (``Unreachable``) stops the whole run at once and is raised.
 
 Events passed to ``on_event`` (plain JSON-able dicts, each with ``elapsed`` seconds):
 ``plan`` (jobs, reused, to_render, estimated_cost_usd, concurrency, run_id); ``state`` (key,
 section, index, take, state, plus video_id / remote status / cost_usd / error / reused);
 ``rate_limited`` (retry_after, allowed); ``concurrency`` (allowed); ``stop_creating`` (reason);
-``interrupted``; ``finished`` (done, failed, created, reused, spent_usd).
+``interrupted``; ``notice`` (message: e.g. a video the service no longer has is bought again);
+``finished`` (done, failed, created, reused, spent_usd, bought_seconds, reused_seconds).
+
+With an account ledger (``ledger=``), a job is first looked up there: what the account already
+owns is reused (a verified local copy, else a fresh download), a render in flight is polled, a
+create whose answer was lost is found by its title tag; only the rest is bought, and only that
+counts in the estimate, the budget check and ``spent_usd``.
 """
 
 from __future__ import annotations
@@ -38,7 +47,10 @@ from otio_heygen.planning.types import ClipResult, Job, RenderRequest
 from otio_heygen.run.contract import Backend
 from otio_heygen.run.job import JobStep, RunOptions, build_request, describe_error, ident
 from otio_heygen.run.journal import ACTIVE_STATES, JobRecord, Journal, job_seconds
+from otio_heygen.run.ledger import AccountLedger
 from otio_heygen.run.limits import AdaptiveLimiter, BudgetGuard, Event, Stop
+from otio_heygen.run.poll import Poller
+from otio_heygen.run.reuse import AccountBook
 from otio_heygen.run.takes import plan_regenerations
 
 __all__ = [
@@ -68,33 +80,45 @@ class RunReport:
     results: list[ClipResult]
     failures: list[JobFailure]
     spent_usd: float
-    """Cost of the renders created (billed) during this run."""
+    """Cost of the renders bought during this run (replays and reuses are not spending)."""
     created: int
+    """Renders bought during this run."""
     reused: int
+    """Clips this run did not buy: finished in this output before, or owned by the account."""
     run_id: int = 0
     interrupted: bool = False
     timings: dict[str, float] = field(default_factory=dict)
+    bought_seconds: float = 0.0
+    reused_seconds: float = 0.0
 
 
 def _is_paid_or_done(record: JobRecord | None) -> bool:
     return record is not None and (record.state == "done" or record.video_id is not None)
 
 
-def estimate_pending_cost(jobs: Sequence[Job], journal: Journal, price_per_second: float) -> float:
-    """Estimated cost of the jobs still to create (done jobs and renders already created are free),
-    summed exactly as the journal records each job's cost (see ``otio_heygen.money``)."""
-    return micros_to_usd(pending_cost_micros(jobs, journal, price_per_second))
+def estimate_pending_cost(
+    jobs: Sequence[Job], journal: Journal, price_per_second: float, book: AccountBook | None = None
+) -> float:
+    """Estimated cost of the jobs still to buy: done jobs, renders already created and what the
+    account owns or has in flight (``book``) are free. Summed exactly as the journal records each
+    job's cost (see ``otio_heygen.money``)."""
+    return micros_to_usd(pending_cost_micros(jobs, journal, price_per_second, book))
 
 
-def pending_cost_micros(jobs: Sequence[Job], journal: Journal, price_per_second: float) -> int:
+def pending_cost_micros(
+    jobs: Sequence[Job], journal: Journal, price_per_second: float, book: AccountBook | None = None
+) -> int:
     total = 0
     seen: set[str] = set()
     for job in jobs:
         if job.key in seen:
             continue
         seen.add(job.key)
-        if not _is_paid_or_done(journal.get(job.key)):
-            total += cost_micros(job_seconds(job), price_per_second)
+        if _is_paid_or_done(journal.get(job.key)):
+            continue
+        if book is not None and book.status(job) != "new":
+            continue
+        total += cost_micros(job_seconds(job), price_per_second)
     return total
 
 
@@ -202,14 +226,21 @@ def run_jobs(
     clock: Callable[[], float] = time.monotonic,
     make_request: Callable[[Job, Path], RenderRequest] = build_request,
     keep: Sequence[Job] = (),
+    ledger: AccountLedger | None = None,
+    output_label: str | None = None,
 ) -> RunReport:
     """Render every job (see the module docstring); return what finished and what failed.
 
     ``keep``: jobs never rendered here whose finished clips (same backend) are still returned
     with the results, e.g. the sections ``--only`` leaves out.
 
+    ``ledger``: the account ledger of ``backend``'s account; a job the account already owns (or
+    has in flight) is reused instead of bought (``otio_heygen.run.reuse``), and every purchase and
+    verified copy is recorded there for other outputs (``output_label`` names this output).
+
     Raises ``BudgetExceededError`` before any upload when the pending estimate is over
-    ``options.budget_usd``, and ``InterruptedRunError`` on Ctrl-C (journal left consistent).
+    ``options.budget_usd``, ``InterruptedRunError`` on Ctrl-C (journal left consistent), and the
+    backend's ``Unreachable`` when the service cannot be reached at all.
     """
     unique: list[Job] = []
     seen: set[str] = set()
@@ -219,17 +250,8 @@ def run_jobs(
             unique.append(job)
     price = float(backend.price_per_second)
     _refuse_backend_switch(unique, journal, backend.name)
-    _check_budget_can_be_kept(backend, options.budget_usd)
-    pending_micros = pending_cost_micros(unique, journal, price)
-    estimate = micros_to_usd(pending_micros)
-    if not fits_budget(pending_micros, options.budget_usd):
-        raise BudgetExceededError(
-            f"The render would cost about {format_usd(pending_micros)}, above the budget of ${options.budget_usd:.2f}",
-            hint="raise --budget, render fewer sections with --only, or try --backend preview first",
-        )
     start = clock()
     event_lock = threading.Lock()
-
     sink_broken: list[BaseException] = []
 
     def emit(event: Event) -> None:
@@ -243,11 +265,23 @@ def run_jobs(
             except Exception as exc:
                 sink_broken.append(exc)
 
+    book = (
+        AccountBook(ledger, backend, now=journal.now, output=output_label, emit=emit) if ledger is not None else None
+    )
+    _check_budget_can_be_kept(backend, options.budget_usd)
+    pending_micros = pending_cost_micros(unique, journal, price, book)
+    estimate = micros_to_usd(pending_micros)
+    if not fits_budget(pending_micros, options.budget_usd):
+        raise BudgetExceededError(
+            f"The render would cost about {format_usd(pending_micros)}, above the budget of ${options.budget_usd:.2f}",
+            hint="raise --budget, render fewer sections with --only, or try --backend preview first",
+        )
     run_id = journal.start_run(backend.name)
     results: dict[str, ClipResult] = {}
     failures: dict[str, JobFailure] = {}
     todo: list[Job] = []
     reused = 0
+    reused_s = 0.0
     for job in unique:
         record = journal.ensure(job, backend=backend.name, price_per_second=price, run_id=run_id)
         if record.backend not in (None, backend.name):
@@ -272,6 +306,7 @@ def run_jobs(
                     journal.update(job.key, media_path=str(media))
                 results[job.key] = result
                 reused += 1
+                reused_s += job_seconds(job)
                 emit({"event": "state", **ident(job), "state": "done", "reused": True})
                 continue
         todo.append(job)
@@ -332,7 +367,20 @@ def run_jobs(
         pause=pause,
         clock=clock,
         price=price,
+        book=book,
+        poller=Poller(
+            backend,
+            options.poll_policy(),
+            clock=clock,
+            sleep=None if sleep is time.sleep else sleep,  # real time: the poller waits on its own
+            cancel=stop.cancel,
+        ),
     )
+    if options.longest_first:
+        todo.sort(key=lambda job: -job_seconds(job))  # stable: equal lengths keep timeline order
+    step.priorities = {job.key: rank for rank, job in enumerate(todo)}
+    for rank in step.priorities.values():
+        limiter.expect(rank)  # before any job starts: worker threads start in no fixed order
     interrupted = False
     if todo:
         pool = ThreadPoolExecutor(
@@ -351,6 +399,7 @@ def run_jobs(
             emit({"event": "interrupted"})
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
+            step.poller.close()
         for future, job in futures.items():
             if future.cancelled():
                 continue
@@ -359,16 +408,21 @@ def run_jobs(
                 results[job.key] = outcome
             elif isinstance(outcome, str):
                 failures[job.key] = JobFailure(job, outcome)
+    if stop.fatal is not None and not interrupted:
+        journal.finish_run(run_id, "failed")
+        raise stop.fatal
     journal.finish_run(run_id, "interrupted" if interrupted else ("failed" if failures else "complete"))
     report = RunReport(
         results=[results[j.key] for j in [*unique, *kept] if j.key in results],
         failures=[failures[j.key] for j in unique if j.key in failures],
         spent_usd=round(step.spent_usd, 6),
         created=step.created,
-        reused=reused,
+        reused=reused + step.reused,
         run_id=run_id,
         interrupted=interrupted,
         timings={"wall_s": round(clock() - start, 3)},
+        bought_seconds=round(step.bought_seconds, 6),
+        reused_seconds=round(reused_s + step.reused_seconds, 6),
     )
     emit(
         {
@@ -376,8 +430,10 @@ def run_jobs(
             "done": len(report.results),
             "failed": len(report.failures),
             "created": report.created,
-            "reused": reused,
+            "reused": report.reused,
             "spent_usd": report.spent_usd,
+            "bought_seconds": report.bought_seconds,
+            "reused_seconds": report.reused_seconds,
         }
     )
     if interrupted:

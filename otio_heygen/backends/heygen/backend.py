@@ -11,20 +11,22 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from otio_heygen.backends.heygen.assets import AssetCache, account_fingerprint
 from otio_heygen.backends.heygen.client import HeyGenClient, VideoProbe, check_idempotency_key
-from otio_heygen.backends.heygen.errors import BadRequestError, NotFoundError
+from otio_heygen.backends.heygen.errors import APIStatusError, BadRequestError, NotFoundError
 from otio_heygen.backends.heygen.http import build_http_client
 from otio_heygen.backends.heygen.models import AccountInfo, CreateVideoRequest, ImageAssetRef, VideoData
 from otio_heygen.errors import MediaError, PhotoError
 from otio_heygen.media.files import file_sha256
 from otio_heygen.planning.types import RemoteStatus, RenderRequest
-from otio_heygen.run.contract import AssetKind
+from otio_heygen.run.contract import AssetKind, BulkStatusRefused, FoundVideo
+from otio_heygen.run.ledger import account_for_key
 
 __all__ = [
+    "BULK_REFUSED_STATUSES",
     "DEFAULT_PRICE_PER_SECOND",
     "HeyGenBackend",
     "make_heygen_backend",
@@ -32,6 +34,9 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+
+BULK_REFUSED_STATUSES = frozenset({400, 404, 405, 501})
+"""Answers to ``GET /v3/videos/statuses`` meaning "this server has no bulk endpoint": poll one by one."""
 
 DEFAULT_PRICE_PER_SECOND = 0.10
 """USD per second of output; HeyGen's pages disagree (0.05-0.10), so this is an estimate."""
@@ -53,6 +58,12 @@ def to_remote_status(video: VideoData) -> RemoteStatus:
     return RemoteStatus(state="rendering", raw_status=video.status)
 
 
+def _title(request: RenderRequest) -> str:
+    """The render's title on HeyGen: the section's, plus its tag (kept whole within 255 characters)."""
+    suffix = f" [{request.tag}]" if request.tag else ""
+    return (request.title[: 255 - len(suffix)] + suffix).strip() or "otio-heygen"
+
+
 def _mentions_asset(error: BadRequestError | NotFoundError) -> bool:
     text = f"{error.param or ''} {error.server_message or ''}".lower()
     return "asset" in text
@@ -71,8 +82,11 @@ class HeyGenBackend:
         account: str,
         price_per_second: float = DEFAULT_PRICE_PER_SECOND,
         asset_cache: AssetCache | None = None,
+        ledger_account: str | None = None,
     ) -> None:
         self.client = client
+        self.ledger_account = ledger_account or f"heygen:{account}"
+        """The account ledger namespace (``run.ledger.account_for_key``): never the key."""
         self.price_per_second = price_per_second
         self._account = account
         self._cache = asset_cache
@@ -134,7 +148,7 @@ class HeyGenBackend:
         body = CreateVideoRequest(
             image=ImageAssetRef(asset_id=image_asset),
             audio_asset_id=audio_asset,
-            title=request.title[:255] or "otio-heygen",
+            title=_title(request),
             resolution=request.resolution,
             aspect_ratio=request.aspect_ratio,
             fit=request.fit,
@@ -153,6 +167,41 @@ class HeyGenBackend:
     def status(self, video_id: str) -> RemoteStatus:
         return to_remote_status(self.client.get_video(video_id))
 
+    def find_by_tag(self, tag: str) -> list[FoundVideo]:
+        """The account's videos whose title carries ``[tag]``, newest first (``GET /v3/videos?title=``)."""
+        marker = f"[{tag}]"
+        return [
+            FoundVideo(video.video_id, video.title or "", to_remote_status(video))
+            for video in self.client.list_videos(title=marker)
+            if marker in (video.title or "")
+        ]
+    def statuses(self, video_ids: Sequence[str]) -> dict[str, RemoteStatus]:
+        """Many renders in one ``GET /v3/videos/statuses`` (see ``run.contract.BulkStatus``).
+
+        Completed ones come back without their URL (the download fetches the full video); a
+        failed one is fetched in full for its failure reason; ``not_found`` ids are left out so
+        the caller confirms them one by one (a render HeyGen only just accepted may not be
+        listed yet). An endpoint refused outright raises ``BulkStatusRefused``.
+        """
+        try:
+            items = self.client.get_statuses(video_ids)
+        except APIStatusError as exc:
+            if exc.status_code in BULK_REFUSED_STATUSES:
+                raise BulkStatusRefused(exc.one_line()) from exc
+            raise
+        wanted = set(video_ids)
+        out: dict[str, RemoteStatus] = {}
+        for item in items:
+            if item.video_id not in wanted or item.status == "not_found":
+                continue
+            if item.status == "failed":
+                out[item.video_id] = self.status(item.video_id)
+            elif item.status == "completed":
+                out[item.video_id] = RemoteStatus(state="completed", raw_status=item.status)
+            else:
+                out[item.video_id] = RemoteStatus(state="rendering", raw_status=item.status)
+        return out
+
     def download(self, video_id: str, request: RenderRequest, dest: Path) -> None:
         probe = self.client.download_video(video_id, dest)
         self.probes[video_id] = probe
@@ -165,13 +214,6 @@ class HeyGenBackend:
 
     def account(self) -> AccountInfo:
         return self.client.get_account()
-
-    def wait(
-        self, video_id: str, *, section_name: str, deadline_s: float, stuck_pending_s: float | None = None
-    ) -> VideoData:
-        return self.client.wait_for_video(
-            video_id, section_name=section_name, deadline_s=deadline_s, stuck_pending_s=stuck_pending_s
-        )
 
 
 def make_heygen_backend(
@@ -192,5 +234,6 @@ def make_heygen_backend(
     client = HeyGenClient(http, sleep=sleep, clock=clock, wall_clock=wall_clock, rng=rng)
     cache = AssetCache(asset_cache_path) if use_asset_cache else None
     return HeyGenBackend(
-        client, account=account_fingerprint(api_key), price_per_second=price_per_second, asset_cache=cache
+        client, account=account_fingerprint(api_key), price_per_second=price_per_second, asset_cache=cache,
+        ledger_account=account_for_key("heygen", api_key),
     )
