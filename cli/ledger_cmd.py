@@ -20,6 +20,8 @@ from rich.table import Table
 from otio_heygen.config import load_settings
 from otio_heygen.run.ledger import Purchase, account_for_key, open_ledger
 
+from .team_cmd import GROUPINGS, budget, group_rows, print_groups
+
 __all__ = ["ledger", "purchase_json"]
 
 
@@ -38,24 +40,41 @@ def purchase_json(p: Purchase) -> dict[str, Any]:
     }
 
 
-@click.command()
+@click.group(invoke_without_command=True)
 @click.option("--all", "all_accounts", is_flag=True, help="Every account in the ledger (and offline previews).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of a table.")
-def ledger(all_accounts: bool, as_json: bool) -> None:
+@click.option("--by", type=click.Choice(GROUPINGS), help="Totals per output, workstation (team ledger) or day.")
+@click.pass_context
+def ledger(ctx: click.Context, all_accounts: bool, as_json: bool, by: str | None) -> None:
     """List what the HeyGen account has bought: section, seconds, cost, video id, created, outputs."""
+    if ctx.invoked_subcommand is not None:
+        return
     settings = load_settings()
     account = None
     if settings.api_key is not None and not all_accounts:
         account = account_for_key("heygen", settings.api_key.get_secret_value())
-    store = open_ledger(settings.ledger)
+    store = open_ledger(settings.ledger, workstation=settings.workstation)
     try:
-        rows = [purchase_json(p) for p in store.purchases(account)]
+        team = getattr(store, "team_purchases", None)
+        if team is not None:  # the team ledger also knows which workstation bought each video
+            rows = [{**purchase_json(t.purchase), "workstation": t.workstation} for t in team(account)]
+        else:
+            rows = [purchase_json(p) for p in store.purchases(account)]
         location = store.location
     finally:
         store.close()
     billed = [r for r in rows if r["billed"]]
     total_usd = round(sum(float(r["cost_usd"]) for r in billed), 2)
     total_s = round(sum(float(r["seconds"]) for r in billed), 3)
+    if by is not None:
+        groups = group_rows(rows, by)
+        if as_json:
+            click.echo(json.dumps({"ledger": location, "account": account, "by": by, "groups": groups,
+                                   "bought": {"count": len(billed), "seconds": total_s, "usd": total_usd}}))
+            return
+        print_groups(groups, by, f"bought per {by} (ledger {location})")
+        click.echo(f"total bought: {len(billed)} video(s), {total_s:.1f} s, ${total_usd:.2f}")
+        return
     if as_json:
         click.echo(json.dumps({"ledger": location, "account": account, "purchases": rows,
                                "bought": {"count": len(billed), "seconds": total_s, "usd": total_usd}}))
@@ -75,3 +94,6 @@ def ledger(all_accounts: bool, as_json: bool) -> None:
         )
     console.print(table)
     console.print(f"total bought: {len(billed)} video(s), {total_s:.1f} s, ${total_usd:.2f}")
+
+
+ledger.add_command(budget)

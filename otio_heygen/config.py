@@ -11,7 +11,10 @@ Environment:
     OTIO_HEYGEN_ASSET_CACHE     file remembering uploaded asset ids (default: per-user cache dir)
     OTIO_HEYGEN_CONFIG          config file to use instead of ./otio-heygen.toml
     OTIO_HEYGEN_LEDGER          the account ledger: a file path (default ``ledger.sqlite`` in the per-user
-                                data dir); ``postgresql://`` (team ledger) is not supported yet
+                                data dir), or a ``postgresql://`` URL: the team ledger shared by every
+                                workstation (render slots, in-flight renders and budget across them)
+    OTIO_HEYGEN_WORKSTATION     this workstation's name in the team ledger (default: the host name)
+    OTIO_HEYGEN_SLOT_LEASE      seconds a crashed workstation keeps its team render slots (default 60)
 
 Config file (``otio-heygen.toml``; looked up via ``--config``, ``OTIO_HEYGEN_CONFIG``, beside the
 timeline, then in the current folder)::
@@ -37,6 +40,7 @@ from __future__ import annotations
 import contextlib
 import math
 import os
+import socket
 import stat
 import sys
 import tempfile
@@ -137,6 +141,10 @@ class Settings:
     """Where the key came from: ``"env"`` (HEYGEN_API_KEY), ``"file:<path>"`` or None (no key)."""
     ledger: str | None = None
     """The account ledger's location (a file path or URL); None: the default file (see ``run.ledger``)."""
+    workstation: str = ""
+    """This machine's name in a team ledger (OTIO_HEYGEN_WORKSTATION, else the host name)."""
+    slot_lease_s: float = 60.0
+    """How long a team render slot outlives its holder's last heartbeat (OTIO_HEYGEN_SLOT_LEASE)."""
 
     @property
     def config_dir(self) -> Path | None:
@@ -367,8 +375,13 @@ def load_settings(
     concurrency = _number(env, "OTIO_HEYGEN_CONCURRENCY", int)
     poll = _number(env, "OTIO_HEYGEN_POLL_INTERVAL", float)
     cache = env.get("OTIO_HEYGEN_ASSET_CACHE", "").strip()
+    lease = _number(env, "OTIO_HEYGEN_SLOT_LEASE", float)
+    if lease is not None and lease <= 0:
+        raise ConfigError(f"OTIO_HEYGEN_SLOT_LEASE must be a number of seconds above 0 (got {lease})")
     return Settings(
         ledger=ledger_location(env, file, path),
+        workstation=env.get("OTIO_HEYGEN_WORKSTATION", "").strip() or socket.gethostname() or "workstation",
+        slot_lease_s=float(lease) if lease is not None else 60.0,
         api_key=api_key,
         api_url=api_url.rstrip("/"),
         price_per_second=float(

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from otio_heygen.errors import ConfigError, MediaError, OtioHeygenError
-from otio_heygen.media.audio import SongAudio, probe_media, write_upload_audio
+from otio_heygen.media.audio import SongAudio, probe_media
 from otio_heygen.media.photo import file_digest
 from otio_heygen.media.sync import MIN_CONFIDENCE, check_clip_sync
 from otio_heygen.money import format_usd, usd_micros
@@ -33,6 +33,7 @@ from otio_heygen.run.outputs import output_journal_path, run_journal
 from otio_heygen.run.registry import HasAccount
 from otio_heygen.run.reuse import AccountBook
 from otio_heygen.run.runner import RunOptions, RunReport, estimate_pending_cost, plan_regenerations, run_jobs
+from otio_heygen.run.slots import open_slots
 
 __all__ = ["RunOutcome", "run_render", "with_ownership"]
 
@@ -54,8 +55,8 @@ class ClipSteps:
         return rekey(job, take, photo_digest=photo, audio_digest=audio)
 
     def prepare_audio(self, job: Job) -> Path:
-        samples = self.song.cut(job.audio_start_frame, job.audio_end_frame)
-        return write_upload_audio(samples, self.song.sample_rate, self.audio_dir / f"{job.key[:24]}.wav")
+        dest = self.audio_dir / f"{job.key[:24]}.wav"
+        return self.song.write_upload(job.audio_start_frame, job.audio_end_frame, dest)
 
     def finish_clip(self, job: Job, media: Path, info: Mapping[str, object]) -> ClipResult:
         probed = probe_media(media)
@@ -188,7 +189,8 @@ def run_render(
         pending = round(sum(job_seconds(job) for job in unique) * backend.price_per_second, 6)
         if _wants_balance(backend, pending, options.budget_usd):
             known = (_balance(backend, notice),)
-    store = open_ledger(prepared.settings.ledger)
+    settings = prepared.settings
+    store = open_ledger(settings.ledger, workstation=settings.workstation)
     with contextlib.closing(store), run_journal(identity, backend=backend.name, media_dir=media_dir) as journal:
         ledger = AccountLedger(store, ledger_account_of(backend))
         outcome.ledger = store.location
@@ -203,11 +205,16 @@ def run_render(
             budget_usd=options.budget_usd,
             poll_interval_s=prepared.settings.poll_interval,
         )
-        outcome.report = run_jobs(
-            jobs, backend=backend, journal=journal, prepare_audio=steps.prepare_audio, finish_clip=steps.finish_clip,
-            media_dir=media_dir, options=run_options, on_event=_Tracker(outcome, on_raw_event), sleep=sleep,
-            clock=clock, keep=kept, ledger=ledger, output_label=output_label,
-        )
+        # the account's render slots and job claims: shared by every workstation on a team ledger
+        slots = open_slots(store, ledger.account, run_options.concurrency, workstation=settings.workstation,
+                           lease_s=settings.slot_lease_s)
+        with contextlib.closing(slots):
+            outcome.report = run_jobs(
+                jobs, backend=backend, journal=journal, prepare_audio=steps.prepare_audio,
+                finish_clip=steps.finish_clip, media_dir=media_dir, options=run_options,
+                on_event=_Tracker(outcome, on_raw_event), sleep=sleep, clock=clock, keep=kept, ledger=ledger,
+                output_label=output_label, slots=slots,
+            )
     return outcome
 
 
@@ -219,7 +226,7 @@ def with_ownership(prepared: Prepared) -> Plan:
     if settings.api_key is None:
         return prepared.plan
     account = account_for_key("heygen", settings.api_key.get_secret_value())
-    store = open_ledger(settings.ledger)
+    store = open_ledger(settings.ledger, workstation=settings.workstation)
     try:
         ownership = AccountLedger(store, account).statuses([job.key for job in prepared.plan.jobs])
     finally:

@@ -3,6 +3,7 @@ or account ledger (each test gets its own ledger file)."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -10,6 +11,8 @@ import platformdirs
 import pytest
 
 _ENV = (
+    "OTIO_HEYGEN_WORKSTATION",
+    "OTIO_HEYGEN_SLOT_LEASE",
     "HEYGEN_API_KEY",
     "HEYGEN_API_URL",
     "OTIO_HEYGEN_PRICE_PER_SECOND",
@@ -52,3 +55,25 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.Temp
 
 
 SAMPLES = Path(__file__).resolve().parent.parent / "sample_timelines"
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[object]:
+    """A real PostgreSQL server for the whole session (``tests/support/pg.py``), or a skip."""
+    from tests.support.pg import start_server
+
+    with start_server() as server:
+        if isinstance(server, str):
+            if os.environ.get("OTIO_HEYGEN_REQUIRE_PG"):  # CI (.ci/run): a missing server is a failure
+                pytest.fail(server)
+            pytest.skip(server)
+        yield server
+
+
+@pytest.fixture
+def pg_url(pg_server: object) -> str:
+    """A fresh, empty database on the session's PostgreSQL server."""
+    from tests.support.pg import PgServer
+
+    assert isinstance(pg_server, PgServer)
+    return pg_server.new_database()

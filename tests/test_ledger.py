@@ -188,13 +188,15 @@ def test_location_from_env_and_config(tmp_path: Path) -> None:
     store.close()
 
 
-def test_postgresql_is_a_clear_config_error(tmp_path: Path) -> None:
+def test_unreachable_postgresql_is_a_clear_config_error_without_the_password(tmp_path: Path) -> None:
     conf = tmp_path / "otio-heygen.toml"
-    conf.write_text('ledger = "postgresql://team@db.example/otio"\n')
+    conf.write_text('ledger = "postgresql://team:s3cret@127.0.0.1:1/otio"\n')
     settings = load_settings(config_path=conf, env={})
-    with pytest.raises(ConfigError, match=r"PostgreSQL ledger .* not supported yet"):
+    expected = r"cannot reach the team ledger postgresql://team:\*\*\*@127.0.0.1:1/otio"
+    with pytest.raises(ConfigError, match=expected) as err:
         open_ledger(settings.ledger)
-    with pytest.raises(ConfigError, match="must be a file path"):
+    assert "s3cret" not in err.value.one_line()
+    with pytest.raises(ConfigError, match="must be a file path or a postgresql:// URL"):
         open_ledger("mysql://x/y")
 
 

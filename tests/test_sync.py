@@ -182,3 +182,15 @@ def test_mp3_upload_keeps_timing(tmp_path: Path) -> None:
     result = check_clip_sync(mp3, wav, 25.0)
     assert abs(result.offset_ms) < TOLERANCE_MS
     assert result.confidence > 0.9 and not result.flagged
+
+
+@pytest.mark.parametrize(("lo", "hi"), [(-70, 70), (100, 230), (-2600, -2400), (2990, 3010)])
+def test_direct_correlation_near_a_lag_equals_the_fft_one(lo: int, hi: int) -> None:
+    """The fine search sums only the lags it needs (no FFT of the whole clip): same values."""
+    rng = np.random.default_rng(5)
+    clip, ref = rng.standard_normal(3000), rng.standard_normal(2500)
+    lags, r = sync._xcorr(clip, ref, 6000)
+    near_lags, near = sync._xcorr_near(clip, ref, lo, hi)
+    keep = (lags >= lo) & (lags <= hi)
+    assert np.array_equal(near_lags, lags[keep])
+    assert np.allclose(near, r[keep], atol=1e-9)

@@ -10,6 +10,7 @@ song can be checked by eye. :class:`PreviewBackend` is the ``Backend`` around it
 from __future__ import annotations
 
 import os
+from fractions import Fraction
 from pathlib import Path
 
 import av
@@ -18,6 +19,7 @@ import numpy as np
 from otio_heygen.errors import MediaError
 from otio_heygen.fsutil import create_temp_beside
 from otio_heygen.media.photo import load_photo_rgb
+from otio_heygen.media.workers import run_media
 from otio_heygen.planning.types import RemoteStatus, RenderRequest
 from otio_heygen.read.rates import exact_rate as rate_fraction
 from otio_heygen.run.contract import AssetKind
@@ -90,51 +92,15 @@ def _fit(photo: np.ndarray, width: int, height: int) -> np.ndarray:
     return fitted
 
 
-def _read_pcm(path: Path) -> tuple[np.ndarray, int]:
-    """The audio file's samples as (channels, n) float32 and its sample rate."""
-    try:
-        with av.open(str(path)) as container:
-            stream = container.streams.audio[0]
-            rate = int(stream.rate)
-            chunks = [
-                frame.to_ndarray().reshape(len(frame.layout.channels), -1)
-                if frame.format.is_planar
-                else frame.to_ndarray().reshape(-1, len(frame.layout.channels)).T
-                for frame in container.decode(stream)
-            ]
-    except (av.FFmpegError, IndexError, OSError) as exc:
-        raise MediaError(f"cannot read section audio {path}") from exc
-    if not chunks or sum(chunk.shape[1] for chunk in chunks) == 0:
-        raise MediaError(f"section audio {path} has no samples")
-    pcm = np.concatenate(chunks, axis=1)
-    if pcm.dtype == np.uint8:  # 8-bit WAV is unsigned, centred on 128
-        pcm = (pcm.astype(np.float32) - 128.0) / 128.0
-    elif pcm.dtype == np.int16:
-        pcm = pcm.astype(np.float32) / 32768.0
-    elif pcm.dtype == np.int32:
-        pcm = pcm.astype(np.float32) / 2147483648.0
-    return pcm.astype(np.float32), rate
-
-
-def _aac_ready(pcm: np.ndarray, rate: int) -> tuple[np.ndarray, int]:
-    """The samples at a rate the AAC encoder accepts (it refuses e.g. 44000 Hz): unchanged when it
-    already does, else linearly resampled to 48 kHz (a preview, not a master)."""
-    if rate in _AAC_RATES:
-        return pcm, rate
-    n = max(1, round(pcm.shape[1] * _AAC_FALLBACK_RATE / rate))
-    positions = np.arange(n) * (rate / _AAC_FALLBACK_RATE)
-    source = np.arange(pcm.shape[1])
-    resampled = np.stack([np.interp(positions, source, channel) for channel in pcm]).astype(np.float32)
-    return resampled, _AAC_FALLBACK_RATE
-
-
 def render_preview(request: RenderRequest, dest: Path, *, width: int = 640, height: int = 360) -> None:
-    """Write the preview MP4 for one request to ``dest`` atomically."""
-    rate = rate_fraction(request.rate)
-    pcm, sample_rate = _read_pcm(request.audio_path)
-    seconds = pcm.shape[1] / sample_rate
-    n_frames = max(1, round(seconds * rate))
+    """Write the preview MP4 for one request to ``dest`` atomically. The section audio is streamed
+    from its file into the AAC encoder (never held whole), then the pictures follow its length.
+    Encodes on a media thread (``otio_heygen.media.workers``)."""
+    run_media(lambda: _render(request, dest, width, height))
 
+
+def _render(request: RenderRequest, dest: Path, width: int, height: int) -> None:
+    rate = rate_fraction(request.rate)
     background = np.full((height, width, 3), 24, dtype=np.uint8)
     photo = _fit(load_photo_rgb(request.image_path), width, height - 60)
     ph, pw = photo.shape[:2]
@@ -143,47 +109,83 @@ def render_preview(request: RenderRequest, dest: Path, *, width: int = 640, heig
     draw_text(background, request.title[:34], 12, height - 48, 3, (255, 255, 255))
     draw_text(background, "PREVIEW", width - 6 * 2 * 7 - 6, 8, 2, (255, 210, 0))
 
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = create_temp_beside(dest, ".mp4")
+    with _open_audio(request.audio_path) as source:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        tmp = create_temp_beside(dest, ".mp4")
+        try:
+            with av.open(str(tmp), mode="w", format="mp4") as out:
+                video = out.add_stream("libx264", rate=rate)
+                video.width, video.height, video.pix_fmt = width, height, "yuv420p"
+                video.options = {"preset": "ultrafast", "tune": "stillimage", "crf": "28"}
+                seconds = _encode_audio(out, source, request.audio_path)
+                _encode_pictures(out, video, background, rate, max(1, round(seconds * rate)))
+            os.replace(tmp, dest)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+
+
+def _open_audio(path: Path) -> av.container.InputContainer:
     try:
-        with av.open(str(tmp), mode="w", format="mp4") as out:
-            video = out.add_stream("libx264", rate=rate)
-            video.width, video.height, video.pix_fmt = width, height, "yuv420p"
-            video.options = {"preset": "ultrafast", "tune": "stillimage", "crf": "28"}
-            aac_pcm, aac_rate = _aac_ready(pcm, sample_rate)
-            audio = out.add_stream("aac", rate=aac_rate, layout="stereo" if pcm.shape[0] > 1 else "mono")
-            _encode_audio(out, audio, aac_pcm, aac_rate)
-            for i in range(n_frames):
-                frame_pixels = background.copy()
-                bar = int(width * (i + 1) / n_frames)
-                frame_pixels[height - 6 :, :bar] = (0, 200, 120)
-                frame = av.VideoFrame.from_ndarray(frame_pixels, format="rgb24")
-                frame.pts = i
-                frame.time_base = 1 / rate
-                for packet in video.encode(frame):
-                    out.mux(packet)
-            for packet in video.encode(None):
+        container = av.open(str(path))
+    except (av.FFmpegError, OSError, ValueError) as exc:
+        raise MediaError(f"cannot read section audio {path}") from exc
+    if not container.streams.audio:
+        container.close()
+        raise MediaError(f"cannot read section audio {path}: no audio stream")
+    return container
+
+
+def _encode_audio(out: av.container.OutputContainer, source: av.container.InputContainer, path: Path) -> float:
+    """Decode the section audio frame by frame into an AAC stream of ``out`` (at most two channels, at a
+    rate the AAC encoder accepts: e.g. 44000 Hz becomes 48 kHz); returns the audio's length in seconds."""
+    stream = source.streams.audio[0]
+    channels = 2 if stream.codec_context.channels > 1 else 1
+    layout = "stereo" if channels == 2 else "mono"
+    in_rate = int(stream.codec_context.sample_rate)
+    aac_rate = in_rate if in_rate in _AAC_RATES else _AAC_FALLBACK_RATE
+    audio = out.add_stream("aac", rate=aac_rate, layout=layout)
+    resampler = av.AudioResampler(format="fltp", layout=layout, rate=aac_rate)
+    taken = written = 0
+
+    def mux(frames: list[av.AudioFrame]) -> None:
+        nonlocal written
+        for frame in frames:
+            frame.pts = written
+            frame.time_base = Fraction(1, aac_rate)
+            written += frame.samples
+            for packet in audio.encode(frame):
                 out.mux(packet)
-        os.replace(tmp, dest)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+
+    try:
+        for frame in source.decode(stream):
+            taken += frame.samples
+            mux(resampler.resample(frame))
+        mux(resampler.resample(None))
+    except (av.FFmpegError, ValueError) as exc:
+        raise MediaError(f"cannot read section audio {path}") from exc
+    if taken == 0:
+        raise MediaError(f"section audio {path} has no samples")
+    for packet in audio.encode(None):
+        out.mux(packet)
+    return taken / in_rate
 
 
-def _encode_audio(
-    out: av.container.OutputContainer, stream: av.AudioStream, pcm: np.ndarray, rate: int
+def _encode_pictures(
+    out: av.container.OutputContainer, video: av.VideoStream, background: np.ndarray, rate: Fraction, n: int
 ) -> None:
-    channels = 2 if pcm.shape[0] > 1 else 1
-    data = pcm[:channels]
-    step = 1024 * 8
-    for start in range(0, data.shape[1], step):
-        chunk = np.ascontiguousarray(data[:, start : start + step])
-        frame = av.AudioFrame.from_ndarray(chunk, format="fltp", layout="stereo" if channels == 2 else "mono")
-        frame.sample_rate = rate
-        frame.pts = start
-        for packet in stream.encode(frame):
+    """``n`` frames of the still picture with a bar along the bottom growing with time."""
+    height, width = background.shape[:2]
+    for i in range(n):
+        frame_pixels = background.copy()
+        bar = int(width * (i + 1) / n)
+        frame_pixels[height - 6 :, :bar] = (0, 200, 120)
+        frame = av.VideoFrame.from_ndarray(frame_pixels, format="rgb24")
+        frame.pts = i
+        frame.time_base = 1 / rate
+        for packet in video.encode(frame):
             out.mux(packet)
-    for packet in stream.encode(None):
+    for packet in video.encode(None):
         out.mux(packet)
 
 

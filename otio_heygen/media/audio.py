@@ -1,8 +1,8 @@
 """Song audio: find it on the timeline, decode it once, cut sections sample-exactly, encode uploads, probe.
 
 This module owns every read of song/clip media with PyAV: ``locate_song`` (which audio clips make the
-song, where their files are), ``SongAudio`` (decode each distinct file once and cut timeline-frame ranges
-sample-exactly), ``write_upload_audio`` (16-bit WAV, or MP3 above the upload limit, written atomically),
+song, where their files are), ``SongAudio`` (decode each distinct file once to an on-disk
+``PcmStore`` and cut, hash and encode timeline-frame ranges sample-exactly, block by block),
 ``probe_media`` and ``read_audio`` (whole-file decode of a short file such as a downloaded clip).
 """
 
@@ -10,10 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import math
-import os
 import re
-import tempfile
-import wave
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -27,7 +24,9 @@ import numpy as np
 import opentimelineio as otio
 
 from otio_heygen.errors import MediaError
-from otio_heygen.media.files import MAX_UPLOAD_BYTES
+from otio_heygen.media.encode import UPLOAD_LIMIT_BYTES, write_upload_audio, write_upload_blocks
+from otio_heygen.media.pcm import BLOCK_SAMPLES, PcmStore
+from otio_heygen.media.workers import run_media
 from otio_heygen.read.rates import exact_rate
 from otio_heygen.read.timeline import timeline_rate
 
@@ -47,9 +46,6 @@ __all__ = [
     "write_upload_audio",
 ]
 
-UPLOAD_LIMIT_BYTES = MAX_UPLOAD_BYTES
-"""HeyGen's upload size limit; a WAV above it is sent as MP3 instead."""
-
 DECODE_COUNTS: Counter[Path] = Counter()
 """How many times each file was fully decoded by ``SongAudio`` (observability; tests check decode-once)."""
 
@@ -58,7 +54,6 @@ NO_VOCAL_DBFS = -50.0
 
 _HINT = "pass --media-root DIR to relink by file name, or --audio FILE to choose the song"
 _BAD = "re-export or convert the file"
-_MP3_RATES = (48000, 44100, 32000, 24000, 22050, 16000, 12000, 11025, 8000)
 _WIN_DRIVE = re.compile(r"^/?([A-Za-z]):[\\/]")
 
 
@@ -314,18 +309,34 @@ def _audio_params(path: Path) -> tuple[int, int, float]:
 
 
 class SongAudio:
-    """Decodes each distinct source file ONCE with PyAV (resampled to a common rate if needed), keeps int16
-    PCM in memory once, and cuts sample-exact slices in timeline frames."""
+    """Decodes each distinct source file ONCE with PyAV (resampled to a common rate if needed) into an
+    on-disk int16 ``PcmStore``, and cuts sample-exact slices in timeline frames. Only the slice being
+    cut, hashed or encoded is in memory, a block at a time (``BLOCK_SAMPLES``)."""
 
     def __init__(self, layout: SongLayout) -> None:
         self.layout = layout
         params = {c.path: _audio_params(c.path) for c in layout.clips}
         self.sample_rate: int = max((p[0] for p in params.values()), default=48000)
         self.channels: int = min(2, max((p[1] for p in params.values()), default=2))
-        self._pcm: dict[Path, np.ndarray] = {
-            path: self._decode(path, duration) for path, (_, _, duration) in params.items()
-        }
-        self._check_complete()
+        self._pcm: dict[Path, PcmStore] = {}
+        try:
+            for path in params:
+                self._pcm[path] = self._decode(path)
+            self._check_complete()
+        except BaseException:
+            self.close()
+            raise
+
+    def close(self) -> None:
+        """Drop the decoded audio (its temp files); the object is unusable afterwards."""
+        for store in self._pcm.values():
+            store.close()
+
+    def __enter__(self) -> SongAudio:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def _check_complete(self) -> None:
         """A file whose audio stops well before the part the timeline uses is damaged (an interrupted
@@ -333,7 +344,7 @@ class SongAudio:
         rate, sr = self.layout.rate, self.sample_rate
         for clip in self.layout.clips:
             needed = math.floor(clip.source_start_seconds * sr + 0.5) + frame_to_sample(clip.duration_frames, rate, sr)
-            have = self._pcm[clip.path].shape[1]
+            have = self._pcm[clip.path].frames
             if needed - have > max(sr, 0.05 * needed):  # > 1 s and > 5% short (VBR/priming stay well inside)
                 raise MediaError(
                     f"{clip.path} is truncated or damaged: it holds {have / sr:.1f} s of audio but the timeline "
@@ -341,56 +352,74 @@ class SongAudio:
                     hint="copy or export the song again",
                 )
 
-    def _decode(self, path: Path, duration: float) -> np.ndarray:
+    def _decode(self, path: Path) -> PcmStore:
         DECODE_COUNTS[path] += 1
-        capacity = max(1024, int(duration * self.sample_rate) + self.sample_rate)
-        pcm = np.zeros((self.channels, capacity), dtype=np.int16)
-        filled = 0
         layout = "stereo" if self.channels == 2 else "mono"
-        for frame in _decode_frames(path, self.sample_rate, "s16p", layout):
-            data = frame.to_ndarray()
-            n = data.shape[1]
-            if filled + n > pcm.shape[1]:
-                grown = np.zeros((self.channels, max(2 * pcm.shape[1], filled + n)), dtype=np.int16)
-                grown[:, :filled] = pcm[:, :filled]
-                pcm = grown
-            pcm[:, filled : filled + n] = data
-            filled += n
-        return pcm[:, :filled]
+        frames = (frame.to_ndarray() for frame in _decode_frames(path, self.sample_rate, "s16p", layout))
+        return PcmStore(self.channels, frames)
 
-    def cut(self, start_frame: int, end_frame: int) -> np.ndarray:
-        """int16 PCM, shape (channels, n), n = round((end-start)/rate*sr); silence where there is no song."""
+    def _span(self, start_frame: int, end_frame: int) -> tuple[int, int]:
+        """First sample and sample count of a timeline-frame range."""
         rate, sr = self.layout.rate, self.sample_rate
-        base = frame_to_sample(start_frame, rate, sr)
-        n = max(0, frame_to_sample(end_frame - start_frame, rate, sr))
+        return frame_to_sample(start_frame, rate, sr), max(0, frame_to_sample(end_frame - start_frame, rate, sr))
+
+    def _samples(self, base: int, n: int) -> np.ndarray:
+        """int16 (channels, n) from song sample ``base``; silence where there is no song."""
+        rate, sr = self.layout.rate, self.sample_rate
         out = np.zeros((self.channels, n), dtype=np.int16)
         for clip in self.layout.clips:
-            pcm = self._pcm[clip.path]
+            store = self._pcm[clip.path]
             c0 = frame_to_sample(clip.timeline_start_frame, rate, sr)
             c1 = frame_to_sample(clip.timeline_start_frame + clip.duration_frames, rate, sr)
             offset = math.floor(clip.source_start_seconds * sr + 0.5)
             lo, hi = max(base, c0), min(base + n, c1)
             # keep inside the decoded file
             lo = max(lo, c0 - offset)
-            hi = min(hi, c0 - offset + pcm.shape[1])
+            hi = min(hi, c0 - offset + store.frames)
             if hi > lo:
-                src = offset + lo - c0
-                out[:, lo - base : hi - base] = pcm[:, src : src + (hi - lo)]
+                out[:, lo - base : hi - base] = store.read(offset + lo - c0, hi - lo)
         return out
 
+    def blocks(self, start_frame: int, end_frame: int) -> Iterator[np.ndarray]:
+        """The slice ``cut`` returns, as consecutive (channels, <= BLOCK_SAMPLES) int16 blocks."""
+        base, n = self._span(start_frame, end_frame)
+        for done in range(0, n, BLOCK_SAMPLES):
+            yield self._samples(base + done, min(BLOCK_SAMPLES, n - done))
+
+    def cut(self, start_frame: int, end_frame: int) -> np.ndarray:
+        """int16 PCM, shape (channels, n), n = round((end-start)/rate*sr); silence where there is no song."""
+        return self._samples(*self._span(start_frame, end_frame))
+
     def slice_digest(self, start_frame: int, end_frame: int) -> str:
-        """sha256 of the int16 PCM slice, its sample rate and channel count (part of the job key)."""
-        digest = hashlib.sha256(np.ascontiguousarray(self.cut(start_frame, end_frame)).tobytes())
+        """sha256 of the int16 PCM slice as ``cut`` returns it (channel by channel), its sample rate and
+        channel count (part of the job key). Computed block by block."""
+        digest = hashlib.sha256()
+        for channel in range(self.channels):
+            for block in self.blocks(start_frame, end_frame):
+                digest.update(np.ascontiguousarray(block[channel]).tobytes())
         digest.update(f"|{self.sample_rate}|{self.channels}".encode())
         return digest.hexdigest()
 
     def vocal_energy(self, start_frame: int, end_frame: int) -> float:
         """RMS level of the slice in dBFS (-120.0 for digital silence)."""
-        samples = self.cut(start_frame, end_frame).astype(np.float64) / 32768.0
-        if samples.size == 0:
+        total, count = 0.0, 0
+        for block in self.blocks(start_frame, end_frame):
+            samples = block.astype(np.float64) / 32768.0
+            total += float(np.sum(samples * samples))
+            count += samples.size
+        if count == 0:
             return -120.0
-        rms = float(np.sqrt(np.mean(samples * samples)))
+        rms = math.sqrt(total / count)
         return max(-120.0, 20.0 * math.log10(rms)) if rms > 0 else -120.0
+
+    def write_upload(
+        self, start_frame: int, end_frame: int, dest: Path, *, max_bytes: int = UPLOAD_LIMIT_BYTES
+    ) -> Path:
+        """The slice as an upload file (``write_upload_audio``), encoded block by block on a media thread."""
+        _, n = self._span(start_frame, end_frame)
+        return run_media(lambda: write_upload_blocks(
+            lambda: self.blocks(start_frame, end_frame), self.channels, n, self.sample_rate, dest, max_bytes=max_bytes
+        ))
 
 
 def read_audio(path: Path, sample_rate: int | None = None) -> tuple[np.ndarray, int]:
@@ -425,64 +454,3 @@ def read_audio(path: Path, sample_rate: int | None = None) -> tuple[np.ndarray, 
         if skip < data.shape[1]:
             out[:, start + skip : start + data.shape[1]] = data[:, skip:]
     return out, rate
-
-
-# ---------------------------------------------------------------- encoding
-
-
-def _as_int16(samples: np.ndarray) -> np.ndarray:
-    arr = np.atleast_2d(samples)
-    if arr.dtype == np.int16:
-        return arr
-    return np.clip(np.round(arr.astype(np.float64) * 32767.0), -32768, 32767).astype(np.int16)
-
-
-def write_upload_audio(
-    samples: np.ndarray, sample_rate: int, dest: Path, *, max_bytes: int = UPLOAD_LIMIT_BYTES
-) -> Path:
-    """Write (channels, n) samples as 16-bit WAV at ``sample_rate``; as MP3 (``dest`` with .mp3) when the
-    WAV would exceed ``max_bytes``. Atomic (temp file + rename). Returns the path written."""
-    pcm = _as_int16(samples)
-    channels, n = pcm.shape
-    dest = Path(dest)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    use_mp3 = 44 + n * channels * 2 > max_bytes
-    target = dest.with_suffix(".mp3") if use_mp3 else dest
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.stem}.", suffix=".part", dir=target.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
-    try:
-        if use_mp3:
-            _write_mp3(pcm, sample_rate, tmp)
-        else:
-            with wave.open(str(tmp), "wb") as wav:
-                wav.setnchannels(channels)
-                wav.setsampwidth(2)
-                wav.setframerate(sample_rate)
-                wav.writeframes(np.ascontiguousarray(pcm.T).tobytes())
-        os.replace(tmp, target)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-    return target
-
-
-def _write_mp3(pcm: np.ndarray, sample_rate: int, path: Path) -> None:
-    channels = pcm.shape[0]
-    out_rate = sample_rate if sample_rate in _MP3_RATES else 48000
-    layout = "stereo" if channels >= 2 else "mono"
-    with av.open(str(path), "w", format="mp3") as container:
-        stream = container.add_stream("libmp3lame", rate=out_rate, layout=layout)
-        stream.bit_rate = 256_000
-        resampler = av.AudioResampler(format="s16p", layout=layout, rate=out_rate)
-        block = 1152 * 16
-        for start in range(0, pcm.shape[1], block):
-            chunk = np.ascontiguousarray(pcm[: min(channels, 2), start : start + block])
-            frame = av.AudioFrame.from_ndarray(chunk, format="s16p", layout=layout)
-            frame.sample_rate = sample_rate
-            frame.pts = start
-            for out_frame in resampler.resample(frame):
-                container.mux(stream.encode(out_frame))
-        for out_frame in resampler.resample(None):
-            container.mux(stream.encode(out_frame))
-        container.mux(stream.encode(None))

@@ -187,7 +187,13 @@ class JobStep:
     def _guarded(self, job: Job) -> ClipResult | str | None:
         timings: dict[str, float] = {}
         try:
-            return self._run(job, timings)
+            # team ledger: wait while another workstation has this section in hand
+            if not self.limiter.claim(job.key, self.priorities.get(job.key, 0)):
+                return None
+            try:
+                return self._run(job, timings)
+            finally:
+                self.limiter.unclaim(job.key)
         except Cancelled:
             return None
         except Unreachable as exc:

@@ -252,22 +252,20 @@ def default_ledger_path() -> Path:
     return Path(platformdirs.user_data_dir("otio-heygen")) / "ledger.sqlite"
 
 
-def open_ledger(location: str | None) -> LedgerStore:
-    """The store at ``location`` (a file path, or None for the default file in the user data folder).
-
-    ``postgresql://`` URLs are the team ledger of the next release: refused with a clear
-    ``ConfigError`` for now rather than silently using a private file.
-    """
+def open_ledger(location: str | None, *, workstation: str = "") -> LedgerStore:
+    """The store at ``location``: a ``postgresql://`` URL (the team ledger, recording
+    ``workstation`` with what it buys), a file path, or None for the default file in the user data
+    folder."""
     text = (location or "").strip()
     if text.startswith(("postgresql://", "postgres://")):
-        raise ConfigError(
-            "a PostgreSQL ledger (OTIO_HEYGEN_LEDGER / ledger in otio-heygen.toml) is not supported yet",
-            hint="unset OTIO_HEYGEN_LEDGER to use the ledger file in your user data folder, or give a file path",
-        )
+        from otio_heygen.run.ledger_pg import PgLedgerStore
+
+        return PgLedgerStore.open(text, workstation=workstation or "workstation")
     if "://" in text:
         raise ConfigError(
-            f"the ledger location must be a file path (got a {text.split('://', 1)[0]}:// address)",
-            hint="set OTIO_HEYGEN_LEDGER to a file path or unset it",
+            f"the ledger location must be a file path or a postgresql:// URL (got a {text.split('://', 1)[0]}://"
+            " address)",
+            hint="set OTIO_HEYGEN_LEDGER to a file path, a postgresql:// URL, or unset it",
         )
     from otio_heygen.run.ledger_sqlite import SqliteLedgerStore
 

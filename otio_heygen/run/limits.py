@@ -7,7 +7,9 @@
   for ``Retry-After``; successful creates raise it back one step at a time. A free slot goes to
   the job with the lowest priority number that is waiting for one or still on its way to ask
   (``expect``): the runner ranks the longest sections first, and a long section still uploading
-  is not overtaken by a short one that uploaded faster.
+  is not overtaken by a short one that uploaded faster. Each slot of this run is also an
+  account slot of its ``SlotPool`` (``otio_heygen.run.slots``): on a team ledger the account's
+  limit holds across every workstation.
 
 Used by ``otio_heygen.run.runner`` and ``otio_heygen.run.job``; no I/O here, time is injected.
 (When renders are polled is ``otio_heygen.run.poll``'s business.)
@@ -20,6 +22,7 @@ from collections import Counter
 from collections.abc import Callable
 
 from otio_heygen.money import budget_micros, micros_to_usd, usd_micros
+from otio_heygen.run.slots import ProcessSlots, SlotPool
 
 __all__ = ["AdaptiveLimiter", "BudgetGuard", "Event", "Stop"]
 
@@ -110,8 +113,12 @@ class AdaptiveLimiter:
         cancel: threading.Event,
         recover_after: int = 2,
         on_change: Callable[[Event], None] | None = None,
+        slots: SlotPool | None = None,
     ) -> None:
         self.limit = max(1, limit)
+        self.slots: SlotPool = slots if slots is not None else ProcessSlots()
+        """The account's slots (``otio_heygen.run.slots``): shared by every workstation on a team ledger."""
+        self._unheld = 0  # requeues cancelled while waiting: their release gives no account slot back
         self.allowed = self.limit
         self.in_use = 0
         self.rendering = 0
@@ -146,6 +153,34 @@ class AdaptiveLimiter:
             self._expected.pop(priority, None)
 
     def acquire(self, priority: float = 0, *, expected: bool = False) -> bool:
+        """A slot of this run (see ``_acquire_local``), then one of the account's; False if the run
+        was cancelled meanwhile (nothing held then)."""
+        if not self._acquire_local(priority, expected=expected):
+            return False
+        if self.slots.take(self._cancel):
+            return True
+        with self._cond:
+            self.in_use -= 1
+            self._cond.notify_all()
+        return False
+
+    def claim(self, job_key: str, priority: float | None = None) -> bool:
+        """Wait until no other process works on ``job_key`` (team ledger), then hold it. A job that
+        announced itself (``expect`` with ``priority``) withdraws while it waits, so it holds no
+        other job of this run back, and announces itself again once it has the claim."""
+        if priority is None:
+            return self.slots.claim(job_key, self._cancel)
+        if self.slots.claim(job_key, self._cancel, wait=False):
+            return True
+        self.unexpect(priority)
+        got = self.slots.claim(job_key, self._cancel)
+        self.expect(priority)
+        return got
+
+    def unclaim(self, job_key: str) -> None:
+        self.slots.unclaim(job_key)
+
+    def _acquire_local(self, priority: float, *, expected: bool) -> bool:
         """Wait for a slot (it goes to the lowest ``priority`` waiting or expected); False if the
         run was cancelled meanwhile. ``expected``: this job announced itself with ``expect``."""
         token = object()
@@ -188,10 +223,12 @@ class AdaptiveLimiter:
         with self._cond:
             self.in_use -= 1
             self._cond.notify_all()
+        self.slots.give()
         if self.acquire(priority):
             return True
         with self._cond:
             self.in_use += 1
+            self._unheld += 1
         return False
 
     def adopt(self) -> None:
@@ -205,6 +242,11 @@ class AdaptiveLimiter:
             if rendered:
                 self.rendering -= 1
             self._cond.notify_all()
+            unheld = self._unheld > 0
+            if unheld:
+                self._unheld -= 1
+        if not unheld:
+            self.slots.give()
 
     def rate_limited(self, retry_after: float | None) -> None:
         with self._cond:

@@ -51,6 +51,7 @@ from otio_heygen.run.ledger import AccountLedger
 from otio_heygen.run.limits import AdaptiveLimiter, BudgetGuard, Event, Stop
 from otio_heygen.run.poll import Poller
 from otio_heygen.run.reuse import AccountBook
+from otio_heygen.run.slots import SlotPool
 from otio_heygen.run.takes import plan_regenerations
 
 __all__ = [
@@ -228,6 +229,7 @@ def run_jobs(
     keep: Sequence[Job] = (),
     ledger: AccountLedger | None = None,
     output_label: str | None = None,
+    slots: SlotPool | None = None,
 ) -> RunReport:
     """Render every job (see the module docstring); return what finished and what failed.
 
@@ -237,6 +239,9 @@ def run_jobs(
     ``ledger``: the account ledger of ``backend``'s account; a job the account already owns (or
     has in flight) is reused instead of bought (``otio_heygen.run.reuse``), and every purchase and
     verified copy is recorded there for other outputs (``output_label`` names this output).
+
+    ``slots``: the account's render slots and job claims (``otio_heygen.run.slots``; a team
+    ledger's are shared by every workstation); default: this process's only.
 
     Raises ``BudgetExceededError`` before any upload when the pending estimate is over
     ``options.budget_usd``, ``InterruptedRunError`` on Ctrl-C (journal left consistent), and the
@@ -352,6 +357,7 @@ def run_jobs(
         cancel=stop.cancel,
         recover_after=options.recover_after,
         on_change=emit,
+        slots=slots,
     )
     step = JobStep(
         backend=backend,
