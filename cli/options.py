@@ -59,7 +59,7 @@ def plan_options(func: F) -> F:
         click.option("--expressiveness", type=click.Choice(["high", "medium", "low"])),
         click.option("--resolution", type=click.Choice(["4k", "1080p", "720p"])),
         click.option("--aspect", "aspect_ratio", type=click.Choice(["16:9", "9:16", "4:5", "5:4", "1:1", "auto"])),
-        click.option("--takes", type=click.IntRange(1, 10), help="Variations per section."),
+        click.option("--takes", type=click.IntRange(1, 10), help="Ensure this many variations per section."),
         click.option("--handles", type=click.IntRange(0, 10_000), default=0, show_default=True,
                      help="Extra frames of audio/video before and after each section."),
         click.option("--only", multiple=True, metavar="NAME", help="Only this section (repeatable)."),
@@ -104,7 +104,9 @@ def spending_options(func: F) -> F:
                      help="heygen (default when HEYGEN_API_KEY is set) or preview (offline, free)."),
         click.option("--concurrency", type=click.IntRange(1, 100), help="Render jobs at once (default 10)."),
         click.option("--budget", "budget_usd", type=click.FloatRange(min=0), help="Hard cap in USD for this run."),
-        click.option("--regenerate", multiple=True, metavar="NAME", help="Render a new take of this section."),
+        click.option("--regenerate", multiple=True, metavar="NAME[=TAKE]",
+                     help="Make a new take (or take TAKE) of this section its main clip, rendering it only if "
+                     "this output does not hold it yet; the same command again buys nothing more."),
         click.option("--json", "as_json", is_flag=True, help="Print JSON-lines events and a result object."),
     ]
     for decorator in reversed(decorators):

@@ -22,7 +22,7 @@ from typing import Any, TypeVar
 import opentimelineio as otio
 
 from otio_heygen.config import Settings, load_settings
-from otio_heygen.errors import ConfigError, NoSectionsError, OtioHeygenError
+from otio_heygen.errors import ConfigError, InterruptedRunError, NoSectionsError, OtioHeygenError
 from otio_heygen.events import EventHandler, TimelineWritten, event_from_dict
 from otio_heygen.options import PlanOptions, RenderOptions
 from otio_heygen.output.conform import conform
@@ -31,7 +31,7 @@ from otio_heygen.planning.plan import check_regenerate
 from otio_heygen.preparing import Prepared, TimelineSource, prepare
 from otio_heygen.read.timeline import read_timeline
 from otio_heygen.results import PlanResult, RenderedClip, RenderResult
-from otio_heygen.run.contract import Backend, Unreachable
+from otio_heygen.run.contract import Backend
 from otio_heygen.run.registry import BackendSettings, create_backend, list_backends
 from otio_heygen.session import run_render, with_ownership
 from otio_heygen.target import make_output_folder, media_dir_for, preflight_write, remove_if_empty, url_maker
@@ -157,7 +157,7 @@ def _sink(on_event: EventHandler | None) -> Callable[[dict[str, Any]], None] | N
 def _execute(
     prepared: Prepared, opts: RenderOptions, backend: Backend, *, media_dir: Path, journal_dir: Path,
     url_for: Callable[[Path], str], on_event: EventHandler | None, sleep: Sleep, clock: Clock,
-    output_label: str | None = None,
+    output_label: str | None = None, output: Path | None = None,
 ) -> RenderResult:
     raw = _sink(on_event)
     for warning in prepared.plan.warnings:
@@ -169,7 +169,7 @@ def _execute(
             raw({"event": "notice", "message": message})
 
     outcome = run_render(prepared, opts, backend, media_dir=media_dir, journal_dir=journal_dir, on_raw_event=raw,
-                         notice=notice, sleep=sleep, clock=clock, output_label=output_label)
+                         notice=notice, sleep=sleep, clock=clock, output_label=output_label, output=output)
     report = outcome.report
     conformed = conform(prepared.source.timeline, report.results, track_name=opts.track_name,
                         fix_sync=opts.fix_sync, url_for=url_for)
@@ -205,7 +205,8 @@ def render(
     ``options.backend`` names it, and with neither the call is refused (``ConfigError``).
 
     Clips are written to ``media_dir``; the journal that makes reruns free goes to
-    ``journal_dir/.otio-heygen`` (default: the folder holding ``media_dir``, as ``render_file`` does).
+    ``journal_dir/.otio-heygen/outputs/<media_dir name>.sqlite`` (default ``journal_dir``: the folder
+    holding ``media_dir``, as ``render_file`` does).
     ``changes`` set ``RenderOptions`` fields; relative paths inside the timeline resolve against
     ``base_dir`` (default: the current folder). The returned timeline can be written anywhere: clip URLs
     are absolute ``file://`` URLs, and the input's relative media links are made absolute (resolved
@@ -244,7 +245,8 @@ def render_file(
 ) -> RenderResult:
     """``render`` from a timeline file to an output timeline file (any format the extension names).
 
-    Clips go to ``<output stem>_media/`` beside the output, the journal to ``.otio-heygen/`` there. The
+    Clips go to ``<output stem>_media/`` beside the output, the output's journal to
+    ``.otio-heygen/outputs/<output name>.sqlite`` there. The
     output is refused before anything is spent when it cannot be written (same file as the input,
     unknown extension, a format whose adapter cannot write this timeline); a run refused for bad input
     removes the folders it created. The input file is never modified; the output is written atomically.
@@ -269,12 +271,15 @@ def render_file(
     media_dir = media_dir_for(output_path)
     try:
         result = _execute(
-            prepared, opts, engine, media_dir=media_dir, journal_dir=output_path.resolve().parent,
+            prepared, opts, engine, media_dir=media_dir, journal_dir=output_path.resolve().parent, output=output_path,
             url_for=url_maker(output_path, relative=opts.relative_paths), on_event=on_event, sleep=sleep, clock=clock,
             output_label=str(output_path.resolve()),
         )
-    except Unreachable:
-        remove_if_empty(created)  # the service was never reached: nothing was written
+    except OtioHeygenError as exc:
+        if not isinstance(exc, InterruptedRunError):
+            # the service never reached, or the run refused up front (budget, key): a journal it made
+            # is gone (run.outputs.run_journal), so the folders it made are empty and go too
+            remove_if_empty(created)
         raise
     finally:
         _close(engine, owned)

@@ -21,13 +21,15 @@ from otio_heygen.errors import ConfigError, MediaError, OtioHeygenError
 from otio_heygen.media.audio import SongAudio, probe_media
 from otio_heygen.media.photo import file_digest
 from otio_heygen.media.sync import MIN_CONFIDENCE, check_clip_sync
+from otio_heygen.money import format_usd, usd_micros
 from otio_heygen.options import RenderOptions
 from otio_heygen.planning.plan import Plan, rekey
 from otio_heygen.planning.types import ClipResult, Job
 from otio_heygen.preparing import Prepared
 from otio_heygen.run.contract import Backend, Unauthorized, Unreachable, ledger_account_of
-from otio_heygen.run.journal import Journal, job_seconds, journal_path
+from otio_heygen.run.journal import JOURNAL_DIRNAME, job_seconds, journal_path
 from otio_heygen.run.ledger import AccountLedger, account_for_key, open_ledger
+from otio_heygen.run.outputs import output_journal_path, run_journal
 from otio_heygen.run.registry import HasAccount
 from otio_heygen.run.reuse import AccountBook
 from otio_heygen.run.runner import RunOptions, RunReport, estimate_pending_cost, plan_regenerations, run_jobs
@@ -63,7 +65,7 @@ class ClipSteps:
         written = [self.audio_dir / f"{job.key[:24]}{suffix}" for suffix in (".wav", ".mp3")]
         sent = next((path for path in written if path.exists()), None) or self.prepare_audio(job)
         sync = check_clip_sync(media, sent, self.rate)
-        provenance: dict[str, Any] = {**info, "sync": {
+        provenance: dict[str, Any] = {**info, "rendered_title": job.title, "sync": {
             "offset_ms": round(sync.offset_ms, 2), "offset_frames": round(sync.offset_frames, 3),
             "confidence": round(sync.confidence, 3), "flagged": sync.flagged,
         }}
@@ -114,7 +116,8 @@ def warn_if_over_balance(
     else:
         return
     if balance is not None and pending_usd > balance:
-        notice(f"warning: the estimate ${pending_usd:.2f} is more than the account balance ${balance:.2f}; "
+        estimate = format_usd(usd_micros(pending_usd))
+        notice(f"warning: the estimate {estimate} is more than the account balance ${balance:.2f}; "
                "renders will stop when the credit runs out (finished clips are kept)")
 
 
@@ -160,13 +163,16 @@ def run_render(
     *,
     media_dir: Path,
     journal_dir: Path,
+    output: Path | None = None,
     on_raw_event: RawSink | None,
     notice: Callable[[str], None],
     sleep: Callable[[float], None],
     clock: Callable[[], float],
     output_label: str | None = None,
 ) -> RunOutcome:
-    """Render every planned job (journal in ``journal_dir/.otio-heygen``, clips in ``media_dir``).
+    """Render every planned job (clips in ``media_dir``) with the journal of ``output`` (the output
+    timeline; default: one named after ``media_dir``) in ``journal_dir/.otio-heygen``. A run refused
+    before any job started (budget, key) leaves no journal behind (``run.outputs.run_journal``).
 
     The account ledger (``settings.ledger``) is consulted before anything is bought and told about
     every purchase and verified copy; ``output_label`` (the output timeline) is recorded as using them.
@@ -174,8 +180,9 @@ def run_render(
     song = prepared.song
     assert song is not None  # for_render: prepare raised otherwise
     outcome = RunOutcome(report=RunReport([], [], 0.0, 0, 0))
+    identity = journal_dir / (output.name if output is not None else media_dir.name)
     known: tuple[float | None] | None = None
-    if not journal_path(journal_dir).exists():
+    if not output_journal_path(identity).exists() and not journal_path(journal_dir).exists():
         # a first render here: reach the service before writing anything (a rerun may need no network
         # at all, so there it is asked only once the journal says what is still to pay)
         unique = {job.key: job for job in prepared.plan.jobs}.values()
@@ -184,11 +191,11 @@ def run_render(
             known = (_balance(backend, notice),)
     settings = prepared.settings
     store = open_ledger(settings.ledger, workstation=settings.workstation)
-    with contextlib.closing(store), Journal.open(journal_dir) as journal:
+    with contextlib.closing(store), run_journal(identity, backend=backend.name, media_dir=media_dir) as journal:
         ledger = AccountLedger(store, ledger_account_of(backend))
         outcome.ledger = store.location
-        steps = ClipSteps(song, journal.path.parent / "audio", prepared.rate)
-        jobs = plan_regenerations(prepared.plan.jobs, journal, options.regenerate, steps.rekey_job)
+        steps = ClipSteps(song, journal_dir / JOURNAL_DIRNAME / "audio", prepared.rate)
+        jobs = plan_regenerations(prepared.plan.jobs, journal, options.regenerate, steps.rekey_job, notice=notice)
         kept = plan_regenerations(prepared.left_out, journal, (), steps.rekey_job)
         book = AccountBook(ledger, backend, now=journal.now, output=None)
         warn_if_over_balance(backend, estimate_pending_cost(jobs, journal, backend.price_per_second, book),

@@ -57,7 +57,7 @@ def test_design_note_example_renders_an_in_memory_timeline(
         assert clip.media.parent == (tmp_path / "out" / "cut_media").resolve() and clip.media.stat().st_size > 1000
         assert clip.sync_offset_ms is not None and abs(clip.sync_offset_ms) < 1000 / 24  # within a frame
         assert clip.bought and not clip.reused and clip.cost_usd == 0.0 and clip.video_id
-    assert (tmp_path / "out" / ".otio-heygen" / "journal.sqlite").is_file()  # beside media_dir, as render_file
+    assert (tmp_path / "out" / ".otio-heygen" / "outputs" / "cut_media.sqlite").is_file()  # beside media_dir
 
     out = tmp_path / "elsewhere" / "cut_avatar.otio"
     out.parent.mkdir()

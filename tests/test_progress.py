@@ -145,21 +145,23 @@ def test_status_report_from_the_journal_alone(tmp_path: Path) -> None:
     assert "Edited away" not in text and "1 older journal entries" in text
 
 
-def test_status_command_table_and_json(tmp_path: Path) -> None:
-    make_journal(tmp_path)
+def test_status_command_table_and_json_of_an_earlier_versions_folder_journal(tmp_path: Path) -> None:
+    make_journal(tmp_path)  # the one journal an earlier version shared between the folder's outputs
+    (tmp_path / "song_avatar.otio").write_text("{}")
     runner = CliRunner()
     result = runner.invoke(status, [str(tmp_path / "song_avatar.otio")])
     assert result.exit_code == 0, result.output
     assert "Chorus" in result.output and "bought 2 ($0.80)" in result.output
+    assert "shared by every output of this folder" in result.output
     result = runner.invoke(status, [str(tmp_path), "--json"])
     assert result.exit_code == 0
-    assert json.loads(result.output)["counts"]["failed"] == 1
+    assert [r["counts"]["failed"] for r in json.loads(result.output)["outputs"]] == [1]
 
 
 def test_status_without_a_journal_says_so(tmp_path: Path) -> None:
     result = CliRunner().invoke(status, [str(tmp_path / "nothing.otio")])
     assert result.exit_code != 0
-    assert "No otio-heygen journal" in str(result.exception)
+    assert "was never rendered" in str(result.exception)
     assert not (tmp_path / ".otio-heygen").exists()
 
 

@@ -194,6 +194,10 @@ class PreviewBackend:
 
     name = "preview"
     price_per_second = 0.0
+    paid = False
+    """Nothing it renders is billed (a paid backend priced at 0 is an unknown price, not a free one)."""
+    draws_title = True
+    """Its clips show the section's title: one is only reused for a section of the same title."""
     ledger_account = "preview:local"
     """Previews have their own ledger namespace: never passed off as paid renders."""
     instant_renders = True

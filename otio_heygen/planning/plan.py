@@ -22,6 +22,7 @@ from typing import Any, cast
 
 from otio_heygen.config import FileConfig, LookSettings
 from otio_heygen.errors import InputError, SectionError
+from otio_heygen.money import cost_micros, estimate_usd
 from otio_heygen.planning.types import AspectRatio, Expressiveness, Fit, Job, Resolution, SectionSettings, audio_span
 from otio_heygen.sections.model import Section
 
@@ -34,6 +35,7 @@ __all__ = [
     "content_hash",
     "job_key",
     "normalise_setting",
+    "parse_regenerate",
     "rekey",
     "resolve_section_settings",
     "select_only",
@@ -236,13 +238,18 @@ class Plan:
 
     @property
     def estimated_cost_usd(self) -> float:
-        """What the render is expected to cost: only what will be bought."""
-        return round(self.to_buy_seconds * self.price_per_second, 2)
+        """What the render is expected to cost: only what will be bought, each job's cost (as the
+        journal records it) summed and rounded up to the cent, so a ``--budget`` of exactly this
+        amount is accepted by ``render``."""
+        return estimate_usd(
+            cost_micros(self.job_seconds(j), self.price_per_second) for j in self.jobs if self.status_of(j) == "new"
+        )
 
     def _tally(self, status: str) -> dict[str, Any]:
         jobs = [j for j in self.jobs if self.status_of(j) == status]
         seconds = sum(self.job_seconds(j) for j in jobs)
-        usd = round(seconds * self.price_per_second, 2) if status == "new" else 0.0
+        costs = [cost_micros(self.job_seconds(j), self.price_per_second) for j in jobs]
+        usd = estimate_usd(costs) if status == "new" else 0.0
         return {"count": len(jobs), "seconds": round(seconds, 3), "usd": usd}
 
     def to_json(self) -> dict[str, Any]:
@@ -351,13 +358,29 @@ def select_only(sections: tuple[Section, ...], only: tuple[str, ...]) -> tuple[S
     return chosen
 
 
+MAX_TAKE_NUMBER = 99
+"""Highest take ``--regenerate NAME=TAKE`` may ask for."""
+
+
+def parse_regenerate(value: str) -> tuple[str, int | None]:
+    """``NAME`` or ``NAME=TAKE`` (a ``--regenerate`` value) as (name, take or None)."""
+    head, sep, tail = value.rpartition("=")
+    if sep and tail.strip().isdigit():
+        return head.strip(), int(tail.strip())
+    return value.strip(), None
+
+
 def check_regenerate(names: tuple[str, ...], found: tuple[Section, ...], jobs: tuple[Job, ...],
                      only: tuple[str, ...]) -> None:
-    """Every ``--regenerate`` name must be a section this run renders (else exit 2, nothing spent)."""
+    """Every ``--regenerate`` value must name a section this run renders and, with ``=TAKE``, a
+    take from 1 to 99 (else exit 2, nothing spent)."""
     def matches(name: str, section: Section) -> bool:
         return name.casefold() in (section.name.casefold(), section.slug.casefold())
 
-    for name in names:
+    for value in names:
+        name, take = parse_regenerate(value)
+        if take is not None and not 1 <= take <= MAX_TAKE_NUMBER:
+            raise InputError(f"--regenerate {value!r}: the take must be a number from 1 to {MAX_TAKE_NUMBER}")
         if any(matches(name, job.section) for job in jobs):
             continue
         if not any(matches(name, section) for section in found):

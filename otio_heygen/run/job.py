@@ -150,6 +150,9 @@ class JobStep:
         self.pause = pause
         self.clock = clock
         self.price = price
+        self.paid: bool = getattr(backend, "paid", True)
+        """Whether the backend bills its renders. Not ``price > 0``: a paid service whose price is set
+        to 0 is a price not known, and its renders are still paid for (and replayed for 24 h only)."""
         self.budget = BudgetGuard(options.budget_usd)
         self.poller = poller
         self.priorities: dict[str, int] = {}
@@ -411,7 +414,7 @@ class JobStep:
             # any other failure (transport, server error): the key stays, a rerun re-sends it
             # and cannot bill twice
             new = self.book.created(job, key, video_id, cost) if self.book is not None else True
-            paid = new and cost > 0
+            paid = new and self.paid  # a paid service priced at 0 still bills (an unknown price)
             self.journal.set_state(job.key, "rendering", video_id=video_id, billed=1 if paid else 0)
             with self._lock:
                 if new:
@@ -429,7 +432,7 @@ class JobStep:
     def _replay_expired(self, record: JobRecord) -> bool:
         """Whether HeyGen may have forgotten the row's Idempotency-Key (a resend could bill again)."""
         sent = record.key_sent_at
-        return self.price > 0 and sent is not None and self.journal.now() - sent > KEY_REPLAY_S
+        return self.paid and sent is not None and self.journal.now() - sent > KEY_REPLAY_S
 
     def _poll(self, job: Job, video_id: str, timings: dict[str, float], *, adopted: bool) -> None:
         """Follow the render through the run's poller until it completes (or fails, or times out).

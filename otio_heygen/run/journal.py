@@ -1,6 +1,8 @@
 """The job journal: one SQLite file per output that remembers every render, so nothing is paid twice.
 
-Lives at ``<output dir>/.otio-heygen/journal.sqlite`` (WAL mode). One row per job, keyed by
+An output's journal lives in ``<output dir>/.otio-heygen/outputs/`` (see
+``otio_heygen.run.outputs``, which also honours the one folder-wide ``journal.sqlite`` earlier
+versions shared between every output of a folder). WAL mode. One row per job, keyed by
 the job's content hash, walks the states ``planned -> uploading -> creating -> rendering ->
 downloading -> done | failed``. The runner commits the intent to create (with its
 Idempotency-Key) *before* sending the create and the video id right after, before waiting
@@ -104,10 +106,29 @@ def _m003_key_sent_at(db: sqlite3.Connection) -> None:
     db.execute("UPDATE jobs SET key_sent_at = state_since WHERE idempotency_key IS NOT NULL")
 
 
+def _m004_take_choices(db: sqlite3.Connection) -> None:
+    """The take each section of the output shows (``--regenerate NAME[=TAKE]``), per section content,
+    and the take a bare ``--regenerate NAME`` asked for (so the same command asks for it again).
+
+    ``family`` is the key of the section's first take: an edit of the section (new audio, photo or
+    settings) starts a new family, so a choice never applies to content it was not made for."""
+    db.execute(
+        """CREATE TABLE take_choices (
+            family TEXT PRIMARY KEY,
+            section_slug TEXT NOT NULL,
+            take INTEGER NOT NULL,
+            regenerated INTEGER,
+            asked_at REAL NOT NULL
+        )"""
+    )
+    db.execute("CREATE TABLE meta (name TEXT PRIMARY KEY, value TEXT)")
+
+
 MIGRATIONS: tuple[tuple[str, Migration], ...] = (
     ("001_jobs", _m001_jobs),
     ("002_runs_and_timings", _m002_runs_and_timings),
     ("003_key_sent_at", _m003_key_sent_at),
+    ("004_take_choices", _m004_take_choices),
 )
 """Append-only: the position of a migration is its version."""
 
@@ -135,6 +156,7 @@ def apply_migrations(db: sqlite3.Connection, migrations: Sequence[tuple[str, Mig
 
 
 def journal_path(output_dir: Path) -> Path:
+    """The folder-wide journal earlier versions shared between every output of ``output_dir``."""
     return output_dir / JOURNAL_DIRNAME / JOURNAL_FILENAME
 
 
@@ -219,14 +241,25 @@ class Journal:
     # -- opening -----------------------------------------------------------------------------------
     @classmethod
     def open(cls, output_dir: Path, *, create: bool = True, now: Callable[[], float] = time.time) -> Journal:
-        """Open (creating and migrating if needed) the journal of the outputs in ``output_dir``."""
+        """Open (creating and migrating if needed) the folder-wide journal of ``output_dir``
+        (earlier versions' layout; outputs now have their own, see ``otio_heygen.run.outputs``)."""
         path = journal_path(output_dir)
+        if not path.exists() and not create:
+            raise OutputPathError(
+                f"No otio-heygen journal in {output_dir}",
+                hint="give the output timeline (or its folder) of an earlier otio-heygen render",
+            )
+        return cls.open_file(path, now=now)
+
+    @classmethod
+    def open_file(cls, path: Path, *, now: Callable[[], float] = time.time) -> Journal:
+        """Open (creating and migrating if needed) the journal file ``path``."""
+        db = cls._connect(path)
+        return cls(db, path, now)
+
+    @staticmethod
+    def _connect(path: Path) -> sqlite3.Connection:
         if not path.exists():
-            if not create:
-                raise OutputPathError(
-                    f"No otio-heygen journal in {output_dir}",
-                    hint="give the output timeline (or its folder) of an earlier otio-heygen render",
-                )
             try:
                 path.parent.mkdir(parents=True, exist_ok=True)
             except OSError as exc:
@@ -245,9 +278,9 @@ class Journal:
         except sqlite3.DatabaseError as exc:
             raise OutputPathError(
                 f"The journal {path} is unreadable ({exc})",
-                hint=f"move {path.parent} aside and render again (finished clips are re-downloaded)",
+                hint=f"move {path} aside and render again (finished clips are re-downloaded)",
             ) from exc
-        return cls(db, path, now)
+        return db
 
     def close(self) -> None:
         with self._lock:
@@ -299,6 +332,41 @@ class Journal:
         with self._lock:
             cur = self._db.execute("SELECT * FROM jobs WHERE section_slug = ? ORDER BY take", (slug,))
             return [_record(cur, row) for row in cur.fetchall()]
+
+    def meta(self, name: str) -> str | None:
+        """A note about the journal itself (e.g. the output it belongs to)."""
+        with self._lock:
+            row = self._db.execute("SELECT value FROM meta WHERE name = ?", (name,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def set_meta(self, name: str, value: str) -> None:
+        with self._tx() as db:
+            db.execute("INSERT OR REPLACE INTO meta (name, value) VALUES (?, ?)", (name, value))
+
+    def take_choice(self, family: str) -> int | None:
+        """The main take chosen (``--regenerate``) for the section content whose first take is ``family``."""
+        with self._lock:
+            row = self._db.execute("SELECT take FROM take_choices WHERE family = ?", (family,)).fetchone()
+        return int(row[0]) if row is not None else None
+
+    def regenerated_take(self, family: str) -> int | None:
+        """The take a bare ``--regenerate`` asked for, for the content whose first take is ``family``."""
+        with self._lock:
+            row = self._db.execute("SELECT regenerated FROM take_choices WHERE family = ?", (family,)).fetchone()
+        return None if row is None or row[0] is None else int(row[0])
+
+    def choose_take(self, family: str, slug: str, take: int, *, regenerated: bool = False) -> None:
+        """Make ``take`` the main clip of the content ``family``; ``regenerated``: it is also the take
+        a bare ``--regenerate`` of it asks for from now on."""
+        with self._tx() as db:
+            db.execute(
+                """INSERT INTO take_choices (family, section_slug, take, regenerated, asked_at)
+                   VALUES (?, ?, ?, ?, ?)
+                   ON CONFLICT(family) DO UPDATE SET take = excluded.take, asked_at = excluded.asked_at,
+                       section_slug = excluded.section_slug,
+                       regenerated = COALESCE(excluded.regenerated, take_choices.regenerated)""",
+                (family, slug, take, take if regenerated else None, self._now()),
+            )
 
     def runs(self) -> list[RunRecord]:
         with self._lock:

@@ -21,6 +21,7 @@ import threading
 from collections import Counter
 from collections.abc import Callable
 
+from otio_heygen.money import budget_micros, micros_to_usd, usd_micros
 from otio_heygen.run.slots import ProcessSlots, SlotPool
 
 __all__ = ["AdaptiveLimiter", "BudgetGuard", "Event", "Stop"]
@@ -67,23 +68,33 @@ class Stop:
 
 
 class BudgetGuard:
-    """Running spend cap: a create is only sent when its cost fits under the budget."""
+    """Running spend cap: a create is only sent when its cost fits under the budget.
+
+    Counted in integer micro-dollars against the budget's whole cents (``otio_heygen.money``), the
+    same arithmetic as the run's up-front check, so a budget equal to the estimate lets every job of
+    the plan through and float rounding never refuses (or allows) the last one."""
 
     def __init__(self, budget_usd: float | None) -> None:
         self.budget_usd = budget_usd
-        self.committed_usd = 0.0
+        self._limit = None if budget_usd is None else budget_micros(budget_usd)
+        self._committed = 0
         self._lock = threading.Lock()
 
+    @property
+    def committed_usd(self) -> float:
+        return micros_to_usd(self._committed)
+
     def reserve(self, cost: float) -> bool:
+        amount = usd_micros(cost)
         with self._lock:
-            if self.budget_usd is not None and self.committed_usd + cost > self.budget_usd + 1e-9:
+            if self._limit is not None and self._committed + amount > self._limit:
                 return False
-            self.committed_usd += cost
+            self._committed += amount
             return True
 
     def refund(self, cost: float) -> None:
         with self._lock:
-            self.committed_usd = max(0.0, self.committed_usd - cost)
+            self._committed = max(0, self._committed - usd_micros(cost))
 
 
 class AdaptiveLimiter:

@@ -36,12 +36,13 @@ import os
 import shutil
 import threading
 import time
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from otio_heygen.errors import BudgetExceededError, InterruptedRunError, OutputPathError
+from otio_heygen.errors import BudgetExceededError, ConfigError, InterruptedRunError, OutputPathError
+from otio_heygen.money import cost_micros, fits_budget, format_usd, micros_to_usd
 from otio_heygen.planning.types import ClipResult, Job, RenderRequest
 from otio_heygen.run.contract import Backend
 from otio_heygen.run.job import JobStep, RunOptions, build_request, describe_error, ident
@@ -51,6 +52,7 @@ from otio_heygen.run.limits import AdaptiveLimiter, BudgetGuard, Event, Stop
 from otio_heygen.run.poll import Poller
 from otio_heygen.run.reuse import AccountBook
 from otio_heygen.run.slots import SlotPool
+from otio_heygen.run.takes import plan_regenerations
 
 __all__ = [
     "AdaptiveLimiter",
@@ -62,6 +64,7 @@ __all__ = [
     "build_request",
     "describe_error",
     "estimate_pending_cost",
+    "pending_cost_micros",
     "plan_regenerations",
     "run_jobs",
 ]
@@ -98,8 +101,15 @@ def estimate_pending_cost(
     jobs: Sequence[Job], journal: Journal, price_per_second: float, book: AccountBook | None = None
 ) -> float:
     """Estimated cost of the jobs still to buy: done jobs, renders already created and what the
-    account owns or has in flight (``book``) are free."""
-    total = 0.0
+    account owns or has in flight (``book``) are free. Summed exactly as the journal records each
+    job's cost (see ``otio_heygen.money``)."""
+    return micros_to_usd(pending_cost_micros(jobs, journal, price_per_second, book))
+
+
+def pending_cost_micros(
+    jobs: Sequence[Job], journal: Journal, price_per_second: float, book: AccountBook | None = None
+) -> int:
+    total = 0
     seen: set[str] = set()
     for job in jobs:
         if job.key in seen:
@@ -109,57 +119,8 @@ def estimate_pending_cost(
             continue
         if book is not None and book.status(job) != "new":
             continue
-        total += job_seconds(job) * price_per_second
-    return round(total, 6)
-
-
-def plan_regenerations(
-    jobs: Sequence[Job], journal: Journal, names: Collection[str], rekey: Callable[[Job, int], Job]
-) -> list[Job]:
-    """Jobs with a new take for every section named in ``names`` (name or slug, any case).
-
-    The new take (highest take ever journaled for the section + 1) comes first for its section so
-    it becomes the main clip; the plan's takes follow as alternates. A regenerated take that an
-    interrupted run left unfinished is resumed instead of starting another (nothing paid twice).
-    Takes regenerated in earlier runs (still matching the section's content) stay first, newest
-    first, also when ``names`` is empty, so a plain rerun keeps the latest regenerated take as the
-    main clip; unfinished ones that may already be paid are picked up, failed ones are not retried.
-    """
-    wanted = {n.casefold() for n in names}
-    groups: dict[str, list[Job]] = {}
-    for job in jobs:
-        groups.setdefault(job.section.slug, []).append(job)
-    out: list[Job] = []
-    for slug, group in groups.items():
-        base = min(group, key=lambda j: j.take)
-        plan_takes = {j.take for j in group}
-        journaled = journal.takes_for(slug)
-        extra: list[tuple[Job, JobRecord]] = []
-        for record in sorted(journaled, key=lambda r: -r.take):
-            if record.take in plan_takes:
-                continue
-            candidate = rekey(base, record.take)
-            if candidate.key == record.key:
-                extra.append((candidate, record))
-        head: list[Job] = []
-        if base.section.name.casefold() in wanted or slug.casefold() in wanted:
-            if extra and extra[0][1].state != "done":
-                head.append(extra[0][0])  # the regeneration an interrupted run left unfinished
-            else:
-                head.append(rekey(base, max([j.take for j in group] + [r.take for r in journaled]) + 1))
-        kept = [
-            job
-            for job, record in extra
-            if job not in head
-            and (
-                record.state == "done"
-                or record.video_id is not None
-                or record.state == "creating"
-                or record.idempotency_key is not None  # create sent, answer lost: maybe paid, resume it
-            )
-        ]
-        out.extend(head + kept + group)
-    return out
+        total += cost_micros(job_seconds(job), price_per_second)
+    return total
 
 
 def _place_media(job: Job, record: JobRecord, media_dir: Path) -> Path | None:
@@ -210,6 +171,30 @@ def _refuse_backend_switch(jobs: Sequence[Job], journal: Journal, backend: str) 
             f"(e.g. '{paid[0].section_name}'); a {backend} render there would replace them",
             hint=f"write the {backend} render to another folder, or use --backend {paid[0].backend}",
         )
+
+
+def _check_budget_can_be_kept(backend: Backend, budget_usd: float | None) -> None:
+    """A paid backend priced at 0 would let every render through any ``--budget``: refuse instead."""
+    if budget_usd is not None and backend.price_per_second <= 0 and getattr(backend, "paid", True):
+        raise ConfigError(
+            f"--budget ${budget_usd:.2f} cannot be kept: the price of a second of {backend.name} video is set to 0",
+            hint="set the real price (OTIO_HEYGEN_PRICE_PER_SECOND or price_per_second in otio-heygen.toml), "
+            "or render without --budget",
+        )
+
+
+def _made_for(job: Job, record: JobRecord, backend: Backend) -> bool:
+    """Whether a finished clip may stand for ``job``: a backend that draws the section's title into
+    the picture (``draws_title``, the preview) only reuses a clip drawn with the same title, so an
+    identical-content section (or a renamed marker) never shows another section's name."""
+    if not getattr(backend, "draws_title", False):
+        return True
+    provenance = (record.finish_info or {}).get("provenance")
+    title = provenance.get("rendered_title") if isinstance(provenance, dict) else None
+    if isinstance(title, str):
+        return title == job.title
+    # a clip journaled before titles were recorded: its file name says which section and take it was
+    return record.media_path is not None and Path(record.media_path).name == job.media_basename
 
 
 def _result_from_record(job: Job, record: JobRecord, media: Path) -> ClipResult | None:
@@ -288,10 +273,12 @@ def run_jobs(
     book = (
         AccountBook(ledger, backend, now=journal.now, output=output_label, emit=emit) if ledger is not None else None
     )
-    estimate = estimate_pending_cost(unique, journal, price, book)
-    if options.budget_usd is not None and estimate > options.budget_usd + 1e-9:
+    _check_budget_can_be_kept(backend, options.budget_usd)
+    pending_micros = pending_cost_micros(unique, journal, price, book)
+    estimate = micros_to_usd(pending_micros)
+    if not fits_budget(pending_micros, options.budget_usd):
         raise BudgetExceededError(
-            f"The render would cost about ${estimate:.2f}, above the budget of ${options.budget_usd:.2f}",
+            f"The render would cost about {format_usd(pending_micros)}, above the budget of ${options.budget_usd:.2f}",
             hint="raise --budget, render fewer sections with --only, or try --backend preview first",
         )
     run_id = journal.start_run(backend.name)
@@ -316,7 +303,7 @@ def run_jobs(
                 error=None,
             )
             record = journal.get(job.key) or record
-        if record.state == "done":
+        if record.state == "done" and _made_for(job, record, backend):
             media = _place_media(job, record, media_dir)
             result = _result_from_record(job, record, media) if media is not None else None
             if result is not None:
@@ -334,7 +321,7 @@ def run_jobs(
             continue
         seen.add(job.key)
         done = journal.get(job.key)
-        if done is None or done.state != "done" or done.backend != backend.name:
+        if done is None or done.state != "done" or done.backend != backend.name or not _made_for(job, done, backend):
             continue
         media = _place_media(job, done, media_dir)
         result = _result_from_record(job, done, media) if media is not None else None

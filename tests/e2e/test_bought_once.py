@@ -22,6 +22,7 @@ from pytest_httpserver import HTTPServer
 
 from otio_heygen.cli.main import main
 from otio_heygen.run.ledger import account_for_key, open_ledger
+from otio_heygen.run.outputs import output_journal_path
 from tests.e2e.test_failures_and_interrupts import SECTION_FRAMES, write_timeline
 from tests.support.heygen_fake import FAKE_API_KEY, FakeHeyGen
 
@@ -175,7 +176,7 @@ def test_lost_answer_then_402_then_top_up_renders_nothing_twice(
     assert result["bought"]["count"] == 0  # type: ignore[index]
     first_video = next(iter(fake.videos.values()))
     lost_section = first_video.title.split(" [")[0]  # whichever section reached the create first
-    with sqlite3.connect(out.parent / ".otio-heygen" / "journal.sqlite") as db:
+    with sqlite3.connect(output_journal_path(out)) as db:
         keys = dict(db.execute("SELECT section_name, idempotency_key FROM jobs").fetchall())
     assert keys[lost_section] is not None  # the key that may have reached HeyGen is not thrown away
 

@@ -210,7 +210,7 @@ def test_handles_are_rendered_and_the_clips_placed_trimmed(with_handles: Path) -
             assert abs(samples / stream.sample_rate - frames / RATE) < 0.05  # the audio includes the handles
 
 
-def test_takes_then_regenerating_twice_keeps_every_take(tmp_path: Path) -> None:
+def test_takes_then_regenerating_twice_keeps_every_take(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     timeline = write_timeline(tmp_path / "cut", ["Verse", "Chorus"], frames=12)
     out = tmp_path / "out" / "cut.otio"
     assert render(timeline, out, "--takes", "2") == 0
@@ -219,8 +219,11 @@ def test_takes_then_regenerating_twice_keeps_every_take(tmp_path: Path) -> None:
     result = otio.adapters.read_from_file(str(out))
     assert [t.enabled for t in result.tracks if t.name.startswith("Avatar IV")] == [True, False]
 
-    for _ in range(2):
+    for _ in range(2):  # the same command twice: one new take, not two
         assert render(timeline, out, "--takes", "2", "--regenerate", "chorus") == 0
+    assert clip_files(out) == ["01_Verse_take1.mp4", "02_Chorus_take3.mp4"]
+    assert "for another take use --regenerate 'Chorus=4'" in capsys.readouterr().err
+    assert render(timeline, out, "--takes", "2", "--regenerate", "chorus=4") == 0
     tracks = avatar_tracks(out)
     assert clip_files(out) == ["01_Verse_take1.mp4", "02_Chorus_take4.mp4"]  # the newest take is the main clip
     chorus_takes = sorted(

@@ -21,6 +21,7 @@ import pytest
 from pytest_httpserver import HTTPServer
 
 from otio_heygen.cli.main import main
+from otio_heygen.run.outputs import output_journal_path
 from tests.conftest import SAMPLES
 from tests.support.heygen_fake import FAKE_API_KEY, FakeHeyGen
 
@@ -79,7 +80,7 @@ def placed_sections(output: Path) -> list[str]:
 
 
 def journal_states(output: Path) -> dict[str, str]:
-    with sqlite3.connect(str(output.parent / ".otio-heygen" / "journal.sqlite")) as db:
+    with sqlite3.connect(str(output_journal_path(output))) as db:
         return {name: state for name, state in db.execute("select section_name, state from jobs")}
 
 
@@ -174,7 +175,7 @@ def test_api_key_never_appears_in_output_journal_or_messages(
     captured = capsys.readouterr()
     assert FAKE_API_KEY not in captured.out + captured.err
     written = [p for p in tmp_path.rglob("*") if p.is_file()]
-    assert any(p.name == "journal.sqlite" for p in written)
+    assert output_journal_path(out) in written
     for path in written:
         assert FAKE_API_KEY.encode() not in path.read_bytes(), path
 

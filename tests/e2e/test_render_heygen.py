@@ -14,6 +14,7 @@ from otio_heygen import RenderOptions
 from otio_heygen import plan_file as plan_timeline
 from otio_heygen import render_file as render_timeline
 from otio_heygen.errors import BudgetExceededError
+from otio_heygen.run.outputs import output_journal_path
 from tests.conftest import SAMPLES
 from tests.support.clock import FakeTime
 from tests.support.heygen_fake import FAKE_API_KEY, FakeHeyGen
@@ -108,7 +109,7 @@ def test_editing_one_note_rerenders_only_that_section(httpserver: HTTPServer, sa
     summary = render_timeline(edited_path, out, HEYGEN, env=env, sleep=time.sleep, clock=time.clock)
     assert fake.creates == 7 and summary.rendered == 1 and summary.reused == 5
     assert fake.uploads == 7  # the photo and the audio slices were already uploaded
-    with sqlite3.connect(str(out.parent / ".otio-heygen" / "journal.sqlite")) as db:
+    with sqlite3.connect(str(output_journal_path(out))) as db:
         assert db.execute("select count(*) from jobs").fetchone()[0] == 7
 
 

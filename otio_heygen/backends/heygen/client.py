@@ -30,6 +30,7 @@ from otio_heygen.backends.heygen.errors import (
     PermissionDeniedError,
     UnreachableError,
     error_from_response,
+    redact_tree,
 )
 from otio_heygen.backends.heygen.http import API_KEY_HEADER, CREATE_TIMEOUT, DOWNLOAD_TIMEOUT
 from otio_heygen.backends.heygen.models import (
@@ -256,7 +257,7 @@ class HeyGenClient:
 
     def _parse(self, response: httpx.Response, model: type[M], what: str, *, envelope: bool = False) -> M:
         try:
-            body = response.json()
+            body = redact_tree(response.json(), self._secrets())
             data = body.get("data", body) if isinstance(body, dict) and not envelope else body
             return model.model_validate(data)
         except (ValueError, ValidationError) as exc:

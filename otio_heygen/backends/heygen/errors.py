@@ -60,6 +60,7 @@ __all__ = [
     "UnreachableError",
     "error_from_response",
     "redact",
+    "redact_tree",
 ]
 
 
@@ -69,6 +70,22 @@ def redact(text: str, secrets: Iterable[str]) -> str:
         if secret:
             text = text.replace(secret, "***")
     return text
+
+
+def redact_tree(value: Any, secrets: Iterable[str]) -> Any:
+    """A parsed JSON answer with every secret replaced in every string, keys included: whatever
+    field a server echoes the key in (message, param, a status, a title...), it never reaches a
+    message, a log, the journal or the output."""
+    secrets = tuple(s for s in secrets if s)
+    if not secrets:
+        return value
+    if isinstance(value, str):
+        return redact(value, secrets)
+    if isinstance(value, dict):
+        return {redact_tree(k, secrets): redact_tree(v, secrets) for k, v in value.items()}
+    if isinstance(value, list):
+        return [redact_tree(v, secrets) for v in value]
+    return value
 
 
 class APIConnectionError(TransportError):
@@ -204,7 +221,7 @@ def error_from_response(
 ) -> APIStatusError:
     """The exception for one error answer. ``what`` names the request ("creating 'Chorus 1'")."""
     secrets = tuple(secrets)
-    err = _error_body(body)
+    err = redact_tree(_error_body(body), secrets)
     code = _text(err.get("code"))
     param = _text(err.get("param"))
     server_message = _text(err.get("message"))
