@@ -89,6 +89,11 @@ def spending_options(func: F) -> F:
         click.option("--concurrency", type=click.IntRange(1, 100), help="Render jobs at once (default 10)."),
         click.option("--budget", "budget_usd", type=click.FloatRange(min=0), help="Hard cap in USD for this run."),
         click.option("--regenerate", multiple=True, metavar="NAME", help="Render a new take of this section."),
+        click.option("--media-format", type=click.Choice(["mp4", "prores", "dnxhr"]), default="mp4",
+                     show_default=True,
+                     help="Media placed on the timeline: mp4 = HeyGen's file untouched; prores = ProRes 422 HQ .mov, "
+                          "dnxhr = DNxHR HQX .mov, at the timeline's rate and size with record timecode "
+                          "(HeyGen's original kept in <output>_media/masters/)."),
         click.option("--json", "as_json", is_flag=True, help="Print JSON-lines events and a result object."),
     ]
     for decorator in reversed(decorators):

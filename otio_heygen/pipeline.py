@@ -30,10 +30,12 @@ from otio_heygen.media.audio import SongAudio, SongLayout, locate_song, probe_me
 from otio_heygen.media.photo import file_digest, inspect_photo
 from otio_heygen.media.sync import MIN_CONFIDENCE, check_clip_sync
 from otio_heygen.output.conform import conform
+from otio_heygen.output.placing import masters_dir, place_clips
+from otio_heygen.output.transcode import MediaFormat
 from otio_heygen.output.writer import check_output_path, check_schema_versions, media_url, url_style_for, write_timeline
 from otio_heygen.planning.plan import Plan, build_plan, check_regenerate, rekey, resolve_section_settings, select_only
 from otio_heygen.planning.types import ClipResult, Job, SectionSettings, audio_span
-from otio_heygen.read.formats import guess_render_format
+from otio_heygen.read.formats import guess_frame_size, guess_render_format
 from otio_heygen.read.timeline import read_timeline, timeline_rate, timeline_start_frame
 from otio_heygen.run.contract import Backend, PreviewBackend
 from otio_heygen.run.journal import Journal
@@ -93,6 +95,8 @@ class RenderOptions(PlanOptions):
     relative_paths: bool = False
     fix_sync: bool = False
     schema_version: str | None = None
+    media_format: MediaFormat = "mp4"
+    """``mp4`` places HeyGen's file untouched; ``prores``/``dnxhr`` place a grade-ready .mov."""
 
 
 @dataclass
@@ -418,13 +422,15 @@ def render_timeline(
             samples = song.cut(job.audio_start_frame, job.audio_end_frame)
             return write_upload_audio(samples, song.sample_rate, audio_dir / f"{job.key[:24]}.wav")
 
+        def sent_audio(job: Job) -> Path:
+            written = [audio_dir / f"{job.key[:24]}{suffix}" for suffix in (".wav", ".mp3")]
+            return next((path for path in written if path.exists()), None) or prepare_audio(job)
+
         def finish_clip(job: Job, media: Path, info: dict[str, object]) -> ClipResult:
             probed = probe_media(media)
             if not probed.has_video:
                 raise MediaError(f"downloaded clip for {job.title!r} has no video stream: {media}")
-            written = [audio_dir / f"{job.key[:24]}{suffix}" for suffix in (".wav", ".mp3")]
-            sent = next((path for path in written if path.exists()), None) or prepare_audio(job)
-            sync = check_clip_sync(media, sent, rate)
+            sync = check_clip_sync(media, sent_audio(job), rate)
             provenance: dict[str, Any] = {**info, "sync": {
                 "offset_ms": round(sync.offset_ms, 2), "offset_frames": round(sync.offset_frames, 3),
                 "confidence": round(sync.confidence, 3), "flagged": sync.flagged,
@@ -443,12 +449,18 @@ def render_timeline(
         )
         report = run_jobs(
             jobs, backend=backend, journal=journal, prepare_audio=prepare_audio, finish_clip=finish_clip,
-            media_dir=media_dir, options=run_options, on_event=on_event, sleep=sleep, clock=clock, keep=kept,
+            media_dir=masters_dir(media_dir, options.media_format), options=run_options, on_event=on_event,
+            sleep=sleep, clock=clock, keep=kept,
+        )
+        placed = place_clips(
+            report.results, media_format=options.media_format, media_dir=media_dir, rate=rate,
+            start_frame=prepared.start_frame, size=guess_frame_size(prepared.timeline), sent_audio=sent_audio,
+            emit=emit,
         )
 
     style = url_style_for(output_path)
     conformed = conform(
-        prepared.timeline, report.results, track_name=options.track_name, fix_sync=options.fix_sync,
+        prepared.timeline, placed, track_name=options.track_name, fix_sync=options.fix_sync,
         url_for=lambda path: media_url(path, output_path=output_path, relative=options.relative_paths, style=style),
     )
     write_timeline(conformed, output_path, input_path=timeline_path, schema_versions=options.schema_version)
@@ -457,7 +469,7 @@ def render_timeline(
         reused=report.reused, spent_usd=report.spent_usd,
         failures=[(f.job.title, f.reason) for f in report.failures],
     )
-    for result in report.results:
+    for result in placed:
         job = result.job
         summary.clips.append({
             "section": job.section.name, "take": job.take, "start_frame": job.section.start_frame,
