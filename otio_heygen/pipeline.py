@@ -463,7 +463,8 @@ def render_timeline(
         prepared.timeline, placed, track_name=options.track_name, fix_sync=options.fix_sync,
         url_for=lambda path: media_url(path, output_path=output_path, relative=options.relative_paths, style=style),
     )
-    write_timeline(conformed, output_path, input_path=timeline_path, schema_versions=options.schema_version)
+    write_timeline(conformed, output_path, input_path=timeline_path, schema_versions=options.schema_version,
+                   relative_paths=options.relative_paths)
     summary = RunSummary(
         output_path=output_path, media_dir=media_dir, backend=backend.name, rendered=report.created,
         reused=report.reused, spent_usd=report.spent_usd,
