@@ -44,8 +44,11 @@ def url_to_path(url: str, base: Path | None = None) -> PurePath:
     if _WIN_DRIVE.match(text):
         win = PureWindowsPath(text.lstrip("/"))
         return Path(win) if os.name == "nt" else win
-    if text.startswith("\\\\"):
-        return PureWindowsPath(text)
+    if text.startswith("\\\\") or ("\\" in text and "/" not in text):  # UNC, or a Windows relative path
+        win = PureWindowsPath(text)
+        if win.is_absolute() or base is None:
+            return win
+        return base / Path(*win.parts)
     local = Path(text)
     if local.is_absolute() or base is None:
         return local

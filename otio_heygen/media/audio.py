@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import math
 import os
-import re
 import tempfile
 import wave
 from collections import Counter
@@ -20,7 +19,6 @@ from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlparse
 
 import av
 import numpy as np
@@ -30,6 +28,7 @@ from otio_heygen.backends.heygen.assets import MAX_UPLOAD_BYTES
 from otio_heygen.errors import MediaError
 from otio_heygen.read.rates import exact_rate
 from otio_heygen.read.timeline import timeline_rate
+from otio_heygen.urls import url_to_path
 
 __all__ = [
     "DECODE_COUNTS",
@@ -59,7 +58,6 @@ NO_VOCAL_DBFS = -50.0
 _HINT = "pass --media-root DIR to relink by file name, or --audio FILE to choose the song"
 _BAD = "re-export or convert the file"
 _MP3_RATES = (48000, 44100, 32000, 24000, 22050, 16000, 12000, 11025, 8000)
-_WIN_DRIVE = re.compile(r"^/?([A-Za-z]):[\\/]")
 
 
 @dataclass(frozen=True)
@@ -101,25 +99,9 @@ def frame_to_sample(frame: int | float, rate: float, sample_rate: int) -> int:
 
 def resolve_media_url(url: str, timeline_dir: Path, media_root: Path | None = None) -> tuple[Path, bool]:
     """Turn a ``target_url`` into a path; returns (path, exists). Relinks by file name under media_root."""
-    text = url.strip()
-    if text.lower().startswith("file:"):
-        parsed = urlparse(text)
-        text = unquote(parsed.path)
-        netloc = unquote(parsed.netloc)
-        if re.fullmatch(r"[A-Za-z]:", netloc):  # file://D:/Music/song.wav
-            text = netloc + text
-        elif netloc and netloc.lower() != "localhost" and not _WIN_DRIVE.match(text):
-            text = f"//{netloc}{text}"  # UNC share
-    windows = _WIN_DRIVE.match(text)
-    if windows:
-        text = text.lstrip("/")
-    name = re.split(r"[\\/]", text)[-1]
-    if windows or text.startswith("\\\\"):
-        candidate = Path(text.replace("\\", "/"))
-    else:
-        candidate = Path(text)
-        if not candidate.is_absolute():
-            candidate = timeline_dir / candidate
+    path = url_to_path(url, timeline_dir)
+    name = path.name
+    candidate = path if isinstance(path, Path) else Path(path.as_posix())
     if candidate.is_file():
         return candidate.resolve(), True
     if media_root is not None and name:
