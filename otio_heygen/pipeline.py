@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from otio_heygen.backends.heygen.backend import make_heygen_backend
-from otio_heygen.backends.heygen.errors import AuthenticationError
+from otio_heygen.backends.preview import PreviewBackend
 from otio_heygen.config import Settings, load_settings
 from otio_heygen.errors import (
     ConfigError,
@@ -27,17 +27,17 @@ from otio_heygen.errors import (
     PhotoError,
 )
 from otio_heygen.media.audio import SongAudio, SongLayout, locate_song, probe_media, write_upload_audio
+from otio_heygen.media.grade import masters_dir, place_clips
 from otio_heygen.media.photo import file_digest, inspect_photo
 from otio_heygen.media.sync import MIN_CONFIDENCE, check_clip_sync
+from otio_heygen.media.transcode import MediaFormat
 from otio_heygen.output.conform import conform
-from otio_heygen.output.placing import masters_dir, place_clips
-from otio_heygen.output.transcode import MediaFormat
 from otio_heygen.output.writer import check_output_path, check_schema_versions, media_url, url_style_for, write_timeline
 from otio_heygen.planning.plan import Plan, build_plan, check_regenerate, rekey, resolve_section_settings, select_only
 from otio_heygen.planning.types import ClipResult, Job, SectionSettings, audio_span
 from otio_heygen.read.formats import guess_frame_size, guess_render_format
 from otio_heygen.read.timeline import read_timeline, timeline_rate, timeline_start_frame
-from otio_heygen.run.contract import Backend, PreviewBackend
+from otio_heygen.run.contract import Backend, Unauthorized
 from otio_heygen.run.journal import Journal
 from otio_heygen.run.runner import RunOptions, estimate_pending_cost, plan_regenerations, run_jobs
 from otio_heygen.sections.markers import MarkerSelection, find_sections
@@ -305,7 +305,7 @@ def _warn_if_over_balance(
         return  # preview, nothing to pay, or the budget check will refuse the run anyway
     try:
         balance = account().balance
-    except AuthenticationError as exc:  # a wrong key: every render would fail, stop before any upload
+    except Unauthorized as exc:  # a wrong key: every render would fail, stop before any upload
         raise ConfigError(exc.message, hint=exc.hint or "check HEYGEN_API_KEY") from exc
     except OtioHeygenError as exc:
         notice(f"could not read the HeyGen balance ({exc.one_line()}); continuing")

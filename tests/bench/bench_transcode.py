@@ -26,7 +26,7 @@ from pathlib import Path
 import av
 import numpy as np
 
-from otio_heygen.output.transcode import TranscodeSpec, record_timecode, transcode
+from otio_heygen.media.transcode import TranscodeSpec, record_timecode, transcode
 
 NTSC = 24000 / 1001
 

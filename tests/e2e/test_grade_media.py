@@ -19,8 +19,9 @@ from pytest_httpserver import HTTPServer
 from otio_heygen.media.sync import check_clip_sync
 from otio_heygen.pipeline import RenderOptions, render_timeline
 from tests.conftest import SAMPLES
-from tests.e2e.test_render_heygen import FakeTime, env_for
-from tests.heygen_fake import FakeHeyGen
+from tests.e2e.test_render_heygen import env_for
+from tests.support.clock import FakeTime
+from tests.support.heygen_fake import FakeHeyGen
 
 NTSC = Fraction(24000, 1001)
 

@@ -1,4 +1,4 @@
-"""Which file goes on the timeline: HeyGen's MP4 as delivered, or a grade-ready copy of it.
+"""Grade-ready media: which file goes on the timeline, HeyGen's MP4 as delivered or a .mov made from it.
 
 Owns the ``--media-format`` step between rendering and conforming. With ``mp4`` the clips are
 placed as downloaded. With ``prores``/``dnxhr`` the runner keeps HeyGen's originals in
@@ -19,9 +19,9 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from otio_heygen.media.photo import file_digest
+from otio_heygen.media.files import file_sha256
 from otio_heygen.media.sync import MIN_CONFIDENCE, check_clip_sync
-from otio_heygen.output.transcode import FORMATS, MediaFormat, TranscodeSpec, record_timecode, transcode
+from otio_heygen.media.transcode import FORMATS, MediaFormat, TranscodeSpec, record_timecode, transcode
 from otio_heygen.planning.types import ClipResult, Job
 
 __all__ = ["MASTERS_DIRNAME", "ConversionJournal", "masters_dir", "place_clips"]
@@ -138,7 +138,7 @@ def place_clips(
             job, master = result.job, result.media_path
             spec, first = _spec(result, media_format, rate, start_frame, size)
             dest = media_dir / f"{Path(job.media_basename).stem}{fmt.suffix}"
-            digest = file_digest(master)
+            digest = file_sha256(master)
             info = journal.current(dest, digest, spec)
             if info is None:
                 emit({"event": "state", **_ident(job), "state": "encoding", "remote": fmt.label})
