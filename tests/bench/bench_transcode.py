@@ -4,7 +4,9 @@ Run on demand: ``python tests/bench/bench_transcode.py [--seconds 10] [--size 19
 HeyGen-like master (H.264 + AAC, 25 fps, moving picture) in a temp dir, then, each in its own process:
 
 - baseline: decoding the master only (what any conversion must do at least);
-- prores / dnxhr: ``transcode`` to the timeline's 24000/1001 at the same size (the product's path).
+- prores / dnxhr: ``transcode`` to the timeline's 24000/1001 at the same size (the product's path);
+- with ``--compare-ks``: the same ProRes 422 HQ encode with FFmpeg's other encoder, ``prores_ks``
+  (why the product uses ``prores_aw``).
 
 Prints seconds of media encoded per wall second, the ratio to the decode baseline of the same run, and
 peak memory: the process's max RSS and the tracemalloc peak of Python/numpy allocations, next to what a
@@ -26,7 +28,8 @@ from pathlib import Path
 import av
 import numpy as np
 
-from otio_heygen.media.transcode import TranscodeSpec, record_timecode, transcode
+from otio_heygen.media import transcode as transcode_module
+from otio_heygen.media.transcode import EncodeFormat, TranscodeSpec, record_timecode, transcode
 
 NTSC = 24000 / 1001
 
@@ -71,6 +74,11 @@ def _child(kind: str, master: Path, out_dir: Path, seconds: float, size: tuple[i
     t0 = time.perf_counter()
     if kind == "decode":
         _decode_only(master)
+    elif kind == "prores_ks":
+        transcode_module.FORMATS["prores"] = EncodeFormat("prores_ks", "hq", "yuv422p10le", ".mov", "ProRes 422 HQ")
+        frames = round(seconds * NTSC)
+        spec = TranscodeSpec("prores", NTSC, frames, size, record_timecode(86400, NTSC), "Bench")
+        transcode(master, out_dir / f"bench_{kind}.mov", spec)
     else:
         frames = round(seconds * NTSC)
         spec = TranscodeSpec(kind, NTSC, frames, size, record_timecode(86400, NTSC), "Bench")  # type: ignore[arg-type]
@@ -94,6 +102,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=10.0, help="length of the master (default 10 s)")
     parser.add_argument("--size", default="1920x1080", help="frame size (HeyGen 1080p by default)")
+    parser.add_argument("--compare-ks", action="store_true", help="also time FFmpeg's prores_ks encoder")
     args = parser.parse_args(argv)
     size = tuple(int(v) for v in args.size.lower().split("x"))
     assert len(size) == 2
@@ -105,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
         all_frames = round(args.seconds * NTSC) * size[0] * size[1] * 2 * 2  # 10-bit 4:2:2: 4 bytes per 2 px
         print(f"a decode-everything-first design would hold {all_frames / 2**20:.0f} MB of frames")
         base = None
-        for kind in ("decode", "prores", "dnxhr"):
+        for kind in ("decode", "prores", "dnxhr", *(("prores_ks",) if args.compare_ks else ())):
             elapsed, peak, rss = measure(kind, master, folder, args.seconds, (size[0], size[1]))
             speed = args.seconds / elapsed
             base = base or speed
@@ -115,7 +124,9 @@ def main(argv: list[str] | None = None) -> int:
                 with av.open(str(out)) as check:
                     stream = check.streams.video[0]
                     assert Fraction(stream.average_rate) == Fraction(24000, 1001)
-                size_note = f", file {out.stat().st_size / 2**20:.0f} MB"
+                    assert stream.frames == round(args.seconds * NTSC)
+                    size_note = f", {stream.codec_context.name} {stream.codec_context.profile}"
+                size_note += f", file {out.stat().st_size / 2**20:.0f} MB"
             print(f"{kind:>7}: {elapsed:6.2f} s wall, {speed:5.2f} s of media per wall second "
                   f"({speed / base:4.2f}x the decode baseline), peak RSS {rss / 2**20:.0f} MB, "
                   f"tracemalloc peak {peak / 2**20:.1f} MB{size_note}")
