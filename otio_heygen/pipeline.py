@@ -30,7 +30,7 @@ from otio_heygen.media.audio import SongAudio, SongLayout, locate_song, probe_me
 from otio_heygen.media.grade import masters_dir, place_clips
 from otio_heygen.media.photo import file_digest, inspect_photo
 from otio_heygen.media.sync import MIN_CONFIDENCE, check_clip_sync
-from otio_heygen.media.transcode import MediaFormat
+from otio_heygen.media.transcode import MediaFormat, check_frame_size
 from otio_heygen.output.conform import conform
 from otio_heygen.output.writer import check_output_path, check_schema_versions, media_url, url_style_for, write_timeline
 from otio_heygen.planning.plan import Plan, build_plan, check_regenerate, rekey, resolve_section_settings, select_only
@@ -389,6 +389,7 @@ def render_timeline(
         check_output_path(output_path, timeline_path)
         check_schema_versions(output_path, options.schema_version)
         prepared = prepare(timeline_path, options, for_render=True, env=env)
+        check_frame_size(options.media_format, guess_frame_size(prepared.timeline))
         plan = prepared.plan
         check_regenerate(options.regenerate, prepared.found, plan.jobs, options.only)
         if not plan.jobs:

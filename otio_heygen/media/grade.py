@@ -19,6 +19,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from otio_heygen.errors import MediaError
 from otio_heygen.media.files import file_sha256
 from otio_heygen.media.sync import MIN_CONFIDENCE, check_clip_sync
 from otio_heygen.media.transcode import FORMATS, MediaFormat, TranscodeSpec, record_timecode, transcode
@@ -143,7 +144,14 @@ def place_clips(
             if info is None:
                 emit({"event": "state", **_ident(job), "state": "encoding", "remote": fmt.label})
                 t0 = time.monotonic()
-                done = transcode(master, dest, spec, on_frame=_progress(emit, job, fmt.label))
+                try:
+                    done = transcode(master, dest, spec, on_frame=_progress(emit, job, fmt.label))
+                except MediaError as exc:  # the paid render is kept and placed as delivered
+                    emit({"event": "state", **_ident(job), "state": "done", "encoded": False})
+                    emit({"event": "warning", "message": f"{job.title}: {exc.one_line()}; "
+                          f"placed HeyGen's MP4 ({master.name}) instead"})
+                    placed.append(result)
+                    continue
                 info = {"frames": done.frames, "size": list(done.size), "held_frames": done.held_frames,
                         "encode_s": round(time.monotonic() - t0, 3)}
                 journal.record(dest, master, digest, spec, info)

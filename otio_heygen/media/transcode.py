@@ -42,6 +42,7 @@ __all__ = [
     "MediaFormat",
     "TranscodeInfo",
     "TranscodeSpec",
+    "check_frame_size",
     "record_timecode",
     "transcode",
 ]
@@ -142,31 +143,34 @@ class _Picture:
         return av.VideoFrame.from_ndarray(canvas, format="rgb48le").reformat(format=self.pix_fmt)
 
 
-def _source_frames(container: Any, origin: float, fps: float) -> Iterator[tuple[float, Any]]:
-    """(seconds from the container's start, frame) for every decoded picture, in display order."""
+def _source_frames(container: Any, origin: Fraction, fps: Fraction) -> Iterator[tuple[Fraction, Any]]:
+    """(exact seconds from the container's start, frame) for every decoded picture, in display order."""
     for index, frame in enumerate(container.decode(video=0)):
-        time = float(frame.time) - origin if frame.time is not None else index / fps
+        if frame.pts is not None and frame.time_base is not None:
+            time = Fraction(frame.pts) * Fraction(frame.time_base) - origin
+        else:
+            time = index / fps
         yield time, frame
 
 
 def _conformed(
-    frames: Iterator[tuple[float, Any]], count: int, rate: Fraction
+    frames: Iterator[tuple[Fraction, Any]], count: int, rate: Fraction, fps: Fraction
 ) -> Iterator[tuple[Any, bool]]:
-    """``count`` (frame, held) pairs: output frame n is the source frame nearest to n / rate.
+    """``count`` (frame, held) pairs: output frame n is the source frame nearest to n / rate (on a tie
+    the one on screen at that time, the earlier). Exact arithmetic, so ties are ties.
 
-    Past the source's last frame the last picture is repeated (``held`` True).
+    Past the source's last picture (its time + 1/fps) the last picture is repeated (``held`` True).
     """
     current = next(frames, None)
     if current is None:
         raise MediaError("the clip has no video frames to convert")
     ahead = next(frames, None)
-    half_tick = 1e-6
     for n in range(count):
-        t = float(n / rate)
-        while ahead is not None and ahead[0] <= t + half_tick:
+        t = n / rate
+        while ahead is not None and ahead[0] <= t:
             current, ahead = ahead, next(frames, None)
         pick = ahead if ahead is not None and ahead[0] - t < t - current[0] else current
-        yield pick[1], ahead is None and t > current[0] + 1.5 / float(rate)
+        yield pick[1], ahead is None and t >= current[0] + 1 / fps
 
 
 def _audio_stream(out: Any, master: Path) -> tuple[Any, np.ndarray, int] | None:
@@ -198,13 +202,21 @@ def _write_audio(out: Any, audio: tuple[Any, np.ndarray, int], start: int, end: 
         out.mux(packet)
 
 
-def _open_video(out: Any, fmt: EncodeFormat, rate: Fraction, size: tuple[int, int], spec: TranscodeSpec) -> Any:
+def check_frame_size(media_format: str, size: tuple[int, int] | None) -> None:
+    """Refuse a frame size the format cannot encode (``MediaError``, exit 2) - before anything is spent."""
+    fmt = FORMATS.get(media_format)
+    if fmt is None or size is None:
+        return
     if size[0] < fmt.min_size[0] or size[1] < fmt.min_size[1]:
         raise MediaError(
             f"{fmt.label} needs frames of at least {fmt.min_size[0]}x{fmt.min_size[1]}, "
             f"not {size[0]}x{size[1]}",
-            hint="use --media-format prores, or a larger timeline format / --resolution",
+            hint="use --media-format prores, or a larger timeline format",
         )
+
+
+def _open_video(out: Any, fmt: EncodeFormat, rate: Fraction, size: tuple[int, int], spec: TranscodeSpec) -> Any:
+    check_frame_size(spec.media_format, size)
     stream = out.add_stream(fmt.codec, rate=rate, options={"profile": fmt.profile})
     stream.width, stream.height, stream.pix_fmt = size[0], size[1], fmt.pix_fmt
     stream.codec_context.time_base = 1 / rate
@@ -225,8 +237,8 @@ def _encode(master: Path, tmp: Path, spec: TranscodeSpec, on_frame: Callable[[in
         vin.thread_type = "AUTO"
         source_size = (vin.codec_context.width, vin.codec_context.height)
         size = spec.size or (_even(source_size[0]), _even(source_size[1]))
-        origin = src.start_time / 1_000_000 if src.start_time is not None else 0.0
-        fps = float(vin.average_rate or 25)
+        origin = Fraction(src.start_time or 0, 1_000_000)
+        fps = Fraction(vin.average_rate or 25)
         picture = _Picture(source_size, size, fmt.pix_fmt)
         with av.open(str(tmp), "w", format="mov") as out:
             out.metadata["timecode"] = spec.start_timecode
@@ -234,7 +246,7 @@ def _encode(master: Path, tmp: Path, spec: TranscodeSpec, on_frame: Callable[[in
             video = _open_video(out, fmt, rate, size, spec)
             audio = _audio_stream(out, master)
             held = written_samples = 0
-            for n, (frame, is_held) in enumerate(_conformed(_source_frames(src, origin, fps), spec.frames, rate)):
+            for n, (frame, is_held) in enumerate(_conformed(_source_frames(src, origin, fps), spec.frames, rate, fps)):
                 held += is_held
                 image = picture(frame)
                 image.pts, image.time_base = n, 1 / rate

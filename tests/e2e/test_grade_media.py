@@ -16,6 +16,7 @@ import opentimelineio as otio
 import pytest
 from pytest_httpserver import HTTPServer
 
+from otio_heygen.errors import MediaError
 from otio_heygen.media.sync import check_clip_sync
 from otio_heygen.pipeline import RenderOptions, render_timeline
 from tests.conftest import SAMPLES
@@ -134,3 +135,35 @@ def test_dnxhr_takes_the_timeline_format_size(httpserver: HTTPServer, sample: Pa
         assert clip.range_in_parent().start_time.value == start
         sync = check_clip_sync(placed, _sent_audio(out.parent, clip.metadata["otio_heygen"]["job_key"]), 24000 / 1001)
         assert sync.confidence > 0.5 and abs(sync.offset_frames) <= 1.0
+
+
+def test_switching_media_format_never_renders_again(httpserver: HTTPServer, sample: Path, tmp_path: Path) -> None:
+    time = FakeTime()
+    fake = FakeHeyGen(httpserver, render_seconds=30.0, clock=time.clock)
+    out = tmp_path / "out" / "demo_avatar.otio"
+    only = ("Intro", "Outro")
+    _render(sample, out, fake, time, tmp_path, only=only)  # mp4 first
+    creates = fake.create_requests
+    for media_format, suffix in (("prores", ".mov"), ("mp4", ".mp4"), ("prores", ".mov")):
+        result, _ = _render(sample, out, fake, time, tmp_path, only=only, media_format=media_format)
+        urls = [c.media_reference.target_url for c in next(t for t in result.tracks if t.name == "Avatar IV")
+                .find_clips()]
+        assert len(urls) == 2 and all(u.endswith(suffix) for u in urls)
+        assert all(Path(otio.url_utils.filepath_from_url(u)).is_file() for u in urls)
+    assert fake.create_requests == creates  # the paid renders were reused every time
+
+
+def test_a_format_too_small_for_dnxhr_is_refused_before_anything_is_spent(
+    httpserver: HTTPServer, sample: Path, tmp_path: Path
+) -> None:
+    timeline = otio.adapters.read_from_file(str(sample))
+    timeline.metadata["Resolve_OTIO"] = {"Resolution Width": 200, "Resolution Height": 112}
+    tiny = sample.with_name("demo_tiny.otio")
+    otio.adapters.write_to_file(timeline, str(tiny))
+    time = FakeTime()
+    fake = FakeHeyGen(httpserver, clock=time.clock)
+    with pytest.raises(MediaError, match="at least 256x120") as info:
+        render_timeline(tiny, tmp_path / "out" / "x.otio", RenderOptions(media_format="dnxhr"),
+                        env=env_for(fake, tmp_path / "a.sqlite"), sleep=time.sleep, clock=time.clock)
+    assert info.value.exit_code == 2
+    assert fake.upload_requests == 0 and fake.create_requests == 0
