@@ -11,9 +11,10 @@ from pathlib import Path
 import opentimelineio as otio
 import pytest
 
+from otio_heygen import RenderOptions
+from otio_heygen import render_file as render_timeline
 from otio_heygen.errors import OutputPathError
 from otio_heygen.output.otio_versions import release_map, schemas_in, target_schema_versions
-from otio_heygen.pipeline import RenderOptions, render_timeline
 from otio_heygen.read.dialects import ppro_color_name
 from otio_heygen.urls import url_to_path
 from tests.conftest import SAMPLES

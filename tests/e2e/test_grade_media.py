@@ -16,9 +16,10 @@ import opentimelineio as otio
 import pytest
 from pytest_httpserver import HTTPServer
 
+from otio_heygen import RenderOptions
+from otio_heygen import render_file as render_timeline
 from otio_heygen.errors import MediaError
 from otio_heygen.media.sync import check_clip_sync
-from otio_heygen.pipeline import RenderOptions, render_timeline
 from tests.conftest import SAMPLES
 from tests.e2e.test_render_heygen import env_for
 from tests.support.clock import FakeTime
@@ -56,9 +57,9 @@ def _sent_audio(out_dir: Path, key: str) -> Path:
 def _render(sample: Path, out: Path, fake: FakeHeyGen, time: FakeTime, tmp_path: Path,
             **options: object) -> tuple[otio.schema.Timeline, list[dict[str, object]]]:
     events: list[dict[str, object]] = []
-    summary = render_timeline(sample, out, RenderOptions(**options),  # type: ignore[arg-type]
-                              env=env_for(fake, tmp_path / "assets.sqlite"), on_event=events.append,
-                              sleep=time.sleep, clock=time.clock)
+    summary = render_timeline(sample, out, RenderOptions(backend="heygen", **options),  # type: ignore[arg-type]
+                              env=env_for(fake, tmp_path / "assets.sqlite"),
+                              on_event=lambda e: events.append(e.to_dict()), sleep=time.sleep, clock=time.clock)
     assert not summary.failures
     return otio.adapters.read_from_file(str(out)), events
 
@@ -163,7 +164,7 @@ def test_a_format_too_small_for_dnxhr_is_refused_before_anything_is_spent(
     time = FakeTime()
     fake = FakeHeyGen(httpserver, clock=time.clock)
     with pytest.raises(MediaError, match="at least 256x120") as info:
-        render_timeline(tiny, tmp_path / "out" / "x.otio", RenderOptions(media_format="dnxhr"),
+        render_timeline(tiny, tmp_path / "out" / "x.otio", RenderOptions(backend="heygen", media_format="dnxhr"),
                         env=env_for(fake, tmp_path / "a.sqlite"), sleep=time.sleep, clock=time.clock)
     assert info.value.exit_code == 2
     assert fake.upload_requests == 0 and fake.create_requests == 0
