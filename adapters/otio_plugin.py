@@ -16,11 +16,12 @@ and in the current folder, then the current folder. Clips whose media exists are
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from pathlib import Path, PureWindowsPath
+from pathlib import Path, PurePath
 from typing import Any
-from urllib.parse import unquote, urlparse
 
 import opentimelineio as otio
+
+from otio_heygen import urls
 
 __all__ = ["LINKER_NAME", "candidate_dirs", "link_media_reference", "plugin_manifest", "read_relinked"]
 
@@ -33,18 +34,8 @@ def plugin_manifest() -> Any:
     return otio.plugins.manifest.manifest_from_file(str(Path(__file__).with_name("plugin_manifest.json")))
 
 
-def _url_path(url: str) -> PureWindowsPath | Path:
-    if url.lower().startswith("file:"):
-        parsed = urlparse(url)
-        path = unquote(parsed.path)
-        if len(path) >= 3 and path[0] == "/" and path[2] == ":":
-            return PureWindowsPath(path[1:])
-        if parsed.netloc and parsed.netloc.lower() != "localhost":
-            return Path(f"//{parsed.netloc}{path}")
-        return Path(path)
-    if "\\" in url or (len(url) > 1 and url[1] == ":"):
-        return PureWindowsPath(url)
-    return Path(url)
+def _url_path(url: str) -> PurePath:
+    return urls.url_to_path(url)
 
 
 def candidate_dirs(old_url: str, argument_map: Mapping[str, Any], cwd: Path | None = None) -> list[Path]:
@@ -73,7 +64,7 @@ def candidate_dirs(old_url: str, argument_map: Mapping[str, Any], cwd: Path | No
 
 def _exists(url: str, base: Path | None) -> bool:
     path = _url_path(url)
-    if isinstance(path, PureWindowsPath) and not isinstance(path, Path):
+    if not isinstance(path, Path):  # another system's path (a Windows drive on POSIX)
         return False
     if not path.is_absolute():
         path = (base or Path.cwd()) / path

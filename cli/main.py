@@ -56,10 +56,12 @@ def plan(timeline: Path, as_json: bool, **kwargs: Any) -> None:
 @click.option("-o", "--output", type=PATH, required=True, help="Output timeline (.otio, .otioz, .xml).")
 @plan_options
 @spending_options
-@click.option("--relative-paths", is_flag=True, help="Write media paths relative to the output.")
+@click.option("--relative-paths", is_flag=True,
+              help="Write every media link of an .otio relative to the output (FCP7 XML links stay absolute).")
 @click.option("--fix-sync", is_flag=True, help="Shift clips whose lip-sync is off by more than a frame.")
 @click.option("--otio-version", "schema_version", metavar="X.Y.Z",
-              help="Write .otio schemas of an older OTIO release (e.g. 0.14.0 for older Resolve).")
+              help="Write .otio/.otioz with the schemas of OTIO release 0.14.x-0.18.x "
+                   "(default: no newer than the input .otio used).")
 def render(timeline: Path, output: Path, as_json: bool, **kwargs: Any) -> None:
     """Render every section and write OUTPUT with the clips on a new track."""
     options = RenderOptions(**plan_kwargs(kwargs))

@@ -107,6 +107,11 @@ def spending_options(func: F) -> F:
         click.option("--regenerate", multiple=True, metavar="NAME[=TAKE]",
                      help="Make a new take (or take TAKE) of this section its main clip, rendering it only if "
                      "this output does not hold it yet; the same command again buys nothing more."),
+        click.option("--media-format", type=click.Choice(["mp4", "prores", "dnxhr"]), default="mp4",
+                     show_default=True,
+                     help="Media placed on the timeline: mp4 = HeyGen's file untouched; prores = ProRes 422 HQ .mov, "
+                          "dnxhr = DNxHR HQX .mov, at the timeline's rate and size with record timecode "
+                          "(HeyGen's original kept in <output>_media/masters/)."),
         click.option("--json", "as_json", is_flag=True, help="Print JSON-lines events and a result object."),
     ]
     for decorator in reversed(decorators):

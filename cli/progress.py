@@ -50,6 +50,7 @@ _STYLES = {
     "creating": "cyan",
     "rendering": "yellow",
     "downloading": "blue",
+    "encoding": "magenta",
     "done": "green",
     "failed": "bold red",
 }

@@ -164,15 +164,19 @@ def install_script(
     metavar="X.Y",
     help="Premiere Pro version (Help > About): 25.6+ gets .otio, older gets FCP7 .xml.",
 )
-@click.option("-o", "--output-dir", type=PATH, help="Folder for the output (default: beside TIMELINE).")
+@click.option("-o", "--output", type=PATH,
+              help="Output timeline file (.xml, or .otio for Premiere 25.6+; default: TIMELINE's stem + _avatar).")
+@click.option("--output-dir", type=PATH, help="Folder for the default-named output (default: beside TIMELINE).")
 @plan_options
 @spending_options
-def premiere(timeline: Path, version: str | None, output_dir: Path | None, as_json: bool, **kwargs: Any) -> None:
+def premiere(timeline: Path, version: str | None, output: Path | None, output_dir: Path | None, as_json: bool,
+             **kwargs: Any) -> None:
     """Render a Premiere Pro export (FCP7 XML or OTIO) into the format your Premiere imports."""
     route = _module("premiere.route")
     options, notice = _render_options(kwargs)
     with EventPrinter(as_json=as_json, notice=notice) as printer:
-        result = route.prepare_premiere_import(timeline, output_dir, version, options, on_event=printer)
+        result = route.prepare_premiere_import(timeline, output_dir, version, options, on_event=printer,
+                                               output=output)
     print_summary(result.summary, as_json=as_json)
     if not as_json:
         for n, step in enumerate(result.steps, start=1):

@@ -24,11 +24,13 @@ import opentimelineio as otio
 from otio_heygen.config import Settings, load_settings
 from otio_heygen.errors import ConfigError, InterruptedRunError, NoSectionsError, OtioHeygenError
 from otio_heygen.events import EventHandler, TimelineWritten, event_from_dict
+from otio_heygen.media.transcode import check_frame_size
 from otio_heygen.options import PlanOptions, RenderOptions
 from otio_heygen.output.conform import conform
-from otio_heygen.output.writer import check_output_path, check_schema_versions, rebase_relative_media, write_timeline
+from otio_heygen.output.writer import check_output_path, check_schema_versions, relink_media, write_timeline
 from otio_heygen.planning.plan import check_regenerate
 from otio_heygen.preparing import Prepared, TimelineSource, prepare
+from otio_heygen.read.formats import guess_frame_size
 from otio_heygen.read.timeline import read_timeline
 from otio_heygen.results import PlanResult, RenderedClip, RenderResult
 from otio_heygen.run.contract import Backend
@@ -142,6 +144,7 @@ def _checked(source: TimelineSource, opts: RenderOptions, env: Mapping[str, str]
     """``prepare`` for a render, plus the checks that need the whole plan."""
     prepared = prepare(source, opts, for_render=True, env=env)
     check_regenerate(opts.regenerate, prepared.found, prepared.plan.jobs, opts.only)
+    check_frame_size(opts.media_format, guess_frame_size(source.timeline))
     if not prepared.plan.jobs:
         name = source.path.name if source.path is not None else (source.timeline.name or "the timeline")
         raise NoSectionsError(f"every section of {name} is skipped - nothing to render")
@@ -227,7 +230,8 @@ def render(
         )
     finally:
         _close(engine, owned)
-    return dataclasses.replace(result, timeline=rebase_relative_media(result.timeline, base, Path(base.anchor)))
+    return dataclasses.replace(result, timeline=relink_media(result.timeline, input_dir=base, out_dir=media,
+                                                             relative=False))
 
 
 def render_file(
@@ -283,7 +287,8 @@ def render_file(
         raise
     finally:
         _close(engine, owned)
-    write_timeline(result.timeline, output_path, input_path=timeline_path, schema_versions=opts.schema_version)
+    write_timeline(result.timeline, output_path, input_path=timeline_path, schema_versions=opts.schema_version,
+                   relative_paths=opts.relative_paths)
     if on_event is not None:
         on_event(TimelineWritten(output=str(output_path), media_dir=str(media_dir)))
     return dataclasses.replace(result, output_path=output_path)

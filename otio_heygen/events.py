@@ -91,7 +91,8 @@ class RunStarted(ProgressEvent):
 @dataclass(frozen=True, kw_only=True)
 class JobState(ProgressEvent):
     """One job (a section's take) moved to ``state``: planned, uploading, creating, rendering,
-    downloading, done or failed."""
+    downloading, encoding (``media_format`` prores/dnxhr: ``remote`` says e.g. "ProRes 422 HQ 40%"),
+    done or failed."""
 
     kind: ClassVar[str] = "state"
     key: str
@@ -101,7 +102,7 @@ class JobState(ProgressEvent):
     state: str
     video_id: str | None = None
     remote: str | None = None
-    """The backend's own status word while rendering."""
+    """The backend's own status word while rendering; the format and progress while encoding."""
     cost_usd: float | None = None
     """Set when the render was created (bought) in this run."""
     error: str | None = None

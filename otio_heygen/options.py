@@ -13,9 +13,10 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
-__all__ = ["MarkerTime", "PlanOptions", "RenderOptions"]
+__all__ = ["MarkerTime", "MediaFormat", "PlanOptions", "RenderOptions"]
 
 MarkerTime = Literal["auto", "absolute", "relative"]
+MediaFormat = Literal["mp4", "prores", "dnxhr"]
 
 _O = TypeVar("_O", bound="PlanOptions")
 
@@ -96,6 +97,12 @@ class RenderOptions(PlanOptions):
     fix_sync: bool = False
     """Shift clips whose lip-sync is off by more than a frame."""
     relative_paths: bool = False
-    """``render_file`` only: media paths relative to the output timeline."""
+    """``render_file`` only: every local media link of an ``.otio`` relative to the output (else absolute
+    ``file://`` URLs; FCP7 XML links are always absolute ``file://localhost/`` URLs)."""
     schema_version: str | None = None
-    """``render_file`` only: write ``.otio`` schemas of this older OTIO release (e.g. ``"0.14.0"``)."""
+    """``render_file`` only: write ``.otio``/``.otioz`` with the schemas of this OTIO release (0.14.x-0.18.x,
+    e.g. ``"0.14.0"``); by default no newer schema than the input ``.otio`` used."""
+    media_format: MediaFormat = "mp4"
+    """``mp4``: HeyGen's file placed untouched; ``prores`` (ProRes 422 HQ) / ``dnxhr`` (DNxHR HQX): a
+    ``.mov`` at the timeline's rate and size with the section's record timecode, the original kept in
+    ``<media_dir>/masters/``."""

@@ -19,6 +19,7 @@ from typing import Any
 
 from otio_heygen.errors import ConfigError, MediaError, OtioHeygenError
 from otio_heygen.media.audio import SongAudio, probe_media
+from otio_heygen.media.grade import masters_dir, place_clips
 from otio_heygen.media.photo import file_digest
 from otio_heygen.media.sync import MIN_CONFIDENCE, check_clip_sync
 from otio_heygen.money import format_usd, usd_micros
@@ -26,6 +27,7 @@ from otio_heygen.options import RenderOptions
 from otio_heygen.planning.plan import Plan, rekey
 from otio_heygen.planning.types import ClipResult, Job
 from otio_heygen.preparing import Prepared
+from otio_heygen.read.formats import guess_frame_size
 from otio_heygen.run.contract import Backend, Unauthorized, Unreachable, ledger_account_of
 from otio_heygen.run.journal import JOURNAL_DIRNAME, job_seconds, journal_path
 from otio_heygen.run.ledger import AccountLedger, account_for_key, open_ledger
@@ -58,13 +60,16 @@ class ClipSteps:
         dest = self.audio_dir / f"{job.key[:24]}.wav"
         return self.song.write_upload(job.audio_start_frame, job.audio_end_frame, dest)
 
+    def sent_audio(self, job: Job) -> Path:
+        """The audio uploaded for ``job`` (written again from the song when it is gone): the lip-sync reference."""
+        written = [self.audio_dir / f"{job.key[:24]}{suffix}" for suffix in (".wav", ".mp3")]
+        return next((path for path in written if path.exists()), None) or self.prepare_audio(job)
+
     def finish_clip(self, job: Job, media: Path, info: Mapping[str, object]) -> ClipResult:
         probed = probe_media(media)
         if not probed.has_video:
             raise MediaError(f"downloaded clip for {job.title!r} has no video stream: {media}")
-        written = [self.audio_dir / f"{job.key[:24]}{suffix}" for suffix in (".wav", ".mp3")]
-        sent = next((path for path in written if path.exists()), None) or self.prepare_audio(job)
-        sync = check_clip_sync(media, sent, self.rate)
+        sync = check_clip_sync(media, self.sent_audio(job), self.rate)
         provenance: dict[str, Any] = {**info, "rendered_title": job.title, "sync": {
             "offset_ms": round(sync.offset_ms, 2), "offset_frames": round(sync.offset_frames, 3),
             "confidence": round(sync.confidence, 3), "flagged": sync.flagged,
@@ -174,6 +179,9 @@ def run_render(
     timeline; default: one named after ``media_dir``) in ``journal_dir/.otio-heygen``. A run refused
     before any job started (budget, key) leaves no journal behind (``run.outputs.run_journal``).
 
+    With a grade ``media_format`` HeyGen's files go to ``media_dir/masters/`` and the clips placed are
+    the ``.mov`` files ``otio_heygen.media.grade`` makes from them in ``media_dir``.
+
     The account ledger (``settings.ledger``) is consulted before anything is bought and told about
     every purchase and verified copy; ``output_label`` (the output timeline) is recorded as using them.
     """
@@ -208,13 +216,20 @@ def run_render(
         # the account's render slots and job claims: shared by every workstation on a team ledger
         slots = open_slots(store, ledger.account, run_options.concurrency, workstation=settings.workstation,
                            lease_s=settings.slot_lease_s)
+        tracker = _Tracker(outcome, on_raw_event)
         with contextlib.closing(slots):
-            outcome.report = run_jobs(
+            report = run_jobs(
                 jobs, backend=backend, journal=journal, prepare_audio=steps.prepare_audio,
-                finish_clip=steps.finish_clip, media_dir=media_dir, options=run_options,
-                on_event=_Tracker(outcome, on_raw_event), sleep=sleep, clock=clock, keep=kept, ledger=ledger,
+                finish_clip=steps.finish_clip, media_dir=masters_dir(media_dir, options.media_format),
+                options=run_options, on_event=tracker, sleep=sleep, clock=clock, keep=kept, ledger=ledger,
                 output_label=output_label, slots=slots,
             )
+        placed = place_clips(
+            report.results, media_format=options.media_format, media_dir=media_dir, rate=prepared.rate,
+            start_frame=prepared.start_frame, size=guess_frame_size(prepared.source.timeline),
+            sent_audio=steps.sent_audio, emit=tracker,
+        )
+        outcome.report = dataclasses.replace(report, results=placed)
     return outcome
 
 

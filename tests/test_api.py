@@ -14,6 +14,7 @@ import pytest
 import otio_heygen
 from otio_heygen.planning.plan import Plan
 from otio_heygen.preparing import TimelineSource, prepare
+from otio_heygen.urls import url_to_path
 from tests.conftest import SAMPLES
 
 
@@ -68,7 +69,8 @@ def test_design_note_example_renders_an_in_memory_timeline(
         (c.start_frame, c.section) for c in result.clips
     ]
     song = next(c for t in back.audio_tracks() for c in t.find_clips())
-    assert Path(song.media_reference.target_url) == (sample_dir / "song.wav").resolve()  # relinks from anywhere
+    song_url = song.media_reference.target_url  # an absolute file:// URL, like the clips': relinks from anywhere
+    assert song_url.startswith("file:///") and Path(url_to_path(song_url)) == (sample_dir / "song.wav").resolve()
 
     kinds = {type(e) for e in events}
     assert {otio_heygen.RunStarted, otio_heygen.JobState, otio_heygen.RunFinished} <= kinds

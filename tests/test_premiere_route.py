@@ -117,3 +117,29 @@ def test_cli_premiere_command_prints_the_import_steps(tmp_path: Path) -> None:
     assert res.exit_code == 0, res.output
     assert "1. In Premiere Pro choose File > Import..." in res.output
     assert (tmp_path / "Sequence 01_avatar.xml").is_file() and (tmp_path / "Sequence 01_avatar_IMPORT.txt").is_file()
+
+
+def test_import_steps_name_the_chosen_media_format(tmp_path: Path) -> None:
+    xml = _premiere_xml(tmp_path)
+    options = RenderOptions(backend="preview", image=write_png(tmp_path / "artist.png"), only=("Intro",),
+                            media_format="prores")
+    out = tmp_path / "for grade" / "graded.xml"
+    out.parent.mkdir()
+    result = route.prepare_premiere_import(xml, None, "24.2", options, output=out)
+    assert result.output_path == out and result.summary is not None
+    text = result.instructions_path.read_text()
+    assert "ProRes 422 HQ .mov" in text and "record timecode" in text and "masters" in text
+    placed = list((out.parent / "graded_media").glob("*.mov"))
+    assert len(placed) == 1 and (out.parent / "graded_media" / "masters" / f"{placed[0].stem}.mp4").is_file()
+    mp4_steps = route.import_steps(out, out.parent / "graded_media")
+    assert not any("ProRes" in step for step in mp4_steps) and any("as delivered" in s for s in mp4_steps)
+
+
+@pytest.mark.parametrize(
+    ("name", "version", "output_dir", "says"),
+    [("x.mov", "24.2", None, "imports .xml"), ("x.otio", "24.2", None, "cannot import OpenTimelineIO"),
+     ("x.xml", "24.2", Path("/elsewhere"), "not both")],
+)
+def test_premiere_output_file_is_checked(name: str, version: str, output_dir: Path | None, says: str) -> None:
+    with pytest.raises(InputError, match=says):
+        route.premiere_output_path(Path("/edits/seq.xml"), output_dir, version, Path("/out") / name)

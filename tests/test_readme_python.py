@@ -49,4 +49,5 @@ def test_the_readme_example_does_the_whole_round_trip(tmp_path: Path, monkeypatc
         media = Path(otio.url_utils.filepath_from_url(clip.media_reference.target_url))
         assert media.parent == tmp_path / "out" / "demo_media" and media.stat().st_size > 1000
     song = next(c for t in out.audio_tracks() for c in t.find_clips())
-    assert Path(song.media_reference.target_url) == tmp_path / "sample_timelines" / "song.wav"
+    song_url = song.media_reference.target_url  # the input's relative link, made an absolute file:// URL
+    assert Path(otio.url_utils.filepath_from_url(song_url)) == tmp_path / "sample_timelines" / "song.wav"

@@ -177,6 +177,17 @@ def test_handles_offset_the_source_start(tmp_path: Path, media: dict[str, Path])
     assert (verse["startFrame"], verse["endFrame"]) == (6, 66)
 
 
+def test_grade_media_are_placed_from_their_first_frame_not_their_timecode(
+    tmp_path: Path, media: dict[str, Path]
+) -> None:
+    resolve = make_fake(media["song"], MARKERS, fps=FPS, start=START, length=120)
+    _run(resolve, tmp_path, media["photo"], render={"handles": 6, "media_format": "prores"})
+    ((infos,),) = resolve.called("AppendToTimeline")
+    verse = next(i for i in infos if i["recordFrame"] == START + 48)
+    assert (verse["startFrame"], verse["endFrame"]) == (6, 66)  # the .mov starts at 01:00:01:18, frame 0
+    assert verse["mediaPoolItem"].GetClipProperty("File Path").endswith(".mov")
+
+
 def test_no_timeline_and_refused_export_are_clear_errors(tmp_path: Path, media: dict[str, Path]) -> None:
     resolve = make_fake(media["song"], MARKERS, length=120, refuse_export=True)
     with pytest.raises(connect.ResolveError, match=r"could not export 'Edit 1'.*File > Export > Timeline"):

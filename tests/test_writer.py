@@ -20,13 +20,13 @@ from otio_heygen.errors import InputError, OutputPathError
 from otio_heygen.output.conform import conform, is_generated_track
 from otio_heygen.output.writer import (
     OUTPUT_SUFFIXES,
-    _fcp_path_url,
     check_output_path,
     media_url,
     url_style_for,
     write_timeline,
 )
 from otio_heygen.sections.model import Section
+from otio_heygen.urls import fcp_path_url
 from tests.support.builders import make_section
 from tests.test_conform import RATES, build_input_timeline, clips, frames, make_result
 
@@ -184,7 +184,7 @@ def test_running_on_its_own_output_leaves_one_avatar_track(tmp_path: Path, make_
 def test_relative_paths_resolve_against_the_output_folder(tmp_path: Path, make_mp4: MakeMp4) -> None:
     output = tmp_path / "out.otio"
     _, input_path, _, out_tl = render(tmp_path, make_mp4, 25.0, output, relative=True)
-    write_timeline(out_tl, output, input_path=input_path)
+    write_timeline(out_tl, output, input_path=input_path, relative_paths=True)
     back = read_back(output)
     for clip in clips(next(t for t in back.tracks if is_generated_track(t))):
         url = clip.media_reference.target_url
@@ -212,7 +212,7 @@ def test_old_schema_versions_write_clip_1(tmp_path: Path, make_mp4: MakeMp4) -> 
     text = output.read_text()
     assert '"Clip.1"' in text and '"Clip.2"' not in text
     check_generated(read_back(output), 24.0)
-    with pytest.raises(OutputPathError, match="schema version"):
+    with pytest.raises(OutputPathError, match="OTIO release"):
         write_timeline(out_tl, tmp_path / "x.otio", schema_versions="9.9.9")
     with pytest.raises(OutputPathError, match=r"\.otio"):
         write_timeline(out_tl, tmp_path / "x.xml", schema_versions="0.14.0")
@@ -247,7 +247,7 @@ def test_fcp_xml_has_pathurls_and_a_format_block(tmp_path: Path, make_mp4: MakeM
         ("/m/Café #1.mp4", "otio", False, "file:///m/Caf%C3%A9%20%231.mp4"),
         ("/m/a b.mp4", "fcp_xml", False, "file://localhost/m/a%20b.mp4"),
         ("/out/out_media/a b.mp4", "otio", True, "out_media/a b.mp4"),
-        ("/out/out_media/a b.mp4", "fcp_xml", True, "out_media/a%20b.mp4"),
+        ("/out/out_media/a b.mp4", "fcp_xml", True, "file://localhost/out/out_media/a%20b.mp4"),
         ("/elsewhere/a.mp4", "otio", True, "../elsewhere/a.mp4"),
     ],
 )
@@ -256,7 +256,7 @@ def test_media_url(path: str, style: Any, relative: bool, expected: str) -> None
 
 
 def test_fcp_url_for_windows_drives() -> None:
-    assert _fcp_path_url("D:\\Media\\My Song\\a.mp4") == "file://localhost/D%3a/Media/My%20Song/a.mp4"
+    assert fcp_path_url("D:\\Media\\My Song\\a.mp4") == "file://localhost/D%3a/Media/My%20Song/a.mp4"
 
 
 def test_url_style_for() -> None:
@@ -422,8 +422,8 @@ def _timeline_with_media(urls: list[str]) -> otio.schema.Timeline:
     return tl
 
 
-def test_relative_media_of_the_input_still_resolves_from_another_output_folder(tmp_path: Path) -> None:
-    from otio_heygen.output.writer import rebase_relative_media
+def test_relative_media_of_the_input_is_absolute_or_consistently_relative(tmp_path: Path) -> None:
+    from otio_heygen.output.writer import relink_media
 
     src = tmp_path / "edit"
     (src / "audio").mkdir(parents=True)
@@ -431,26 +431,33 @@ def test_relative_media_of_the_input_still_resolves_from_another_output_folder(t
     song.write_bytes(b"RIFF")
     out_dir = tmp_path / "renders" / "v1"
     out_dir.mkdir(parents=True)
-    urls = ["audio/my song.wav", "audio/my%20song.wav", "/abs/elsewhere.wav", "file:///abs/x.wav", "C:/media/y.wav"]
-    rebased = rebase_relative_media(_timeline_with_media(urls), src, out_dir)
-    got = [c.media_reference.target_url for c in rebased.find_clips()]
-    assert (out_dir / got[0]).resolve() == song.resolve()
-    assert (out_dir / got[1]).resolve() == song.resolve()
-    assert got[2:] == urls[2:]  # absolute paths, URLs and drive paths are left as they were
-    far = rebase_relative_media(_timeline_with_media(urls[:1]), src, Path(song.anchor))
-    assert next(iter(far.find_clips())).media_reference.target_url == song.resolve().as_posix()  # no ../../..
-    same = rebase_relative_media(_timeline_with_media(urls), src, src)
-    assert [c.media_reference.target_url for c in same.find_clips()] == urls
+    urls = ["audio/my song.wav", "audio/my%20song.wav", "/abs/elsewhere.wav", "file:///abs/x.wav",
+            "C:/media/y.wav", "https://cdn.example/z.wav"]
+    absolute = relink_media(_timeline_with_media(urls), input_dir=src, out_dir=out_dir, relative=False)
+    got = [c.media_reference.target_url for c in absolute.find_clips()]
+    assert got[:2] == [song.resolve().as_uri()] * 2
+    assert got[2:4] == ["file:///abs/elsewhere.wav", "file:///abs/x.wav"]
+    assert got[4:] == urls[4:]  # another system's drive path and other schemes are left alone
+
+    relative = relink_media(_timeline_with_media(urls), input_dir=src, out_dir=out_dir, relative=True)
+    got = [c.media_reference.target_url for c in relative.find_clips()]
+    assert got[:2] == ["../../edit/audio/my song.wav"] * 2
+    assert all((out_dir / g).resolve() == song.resolve() for g in got[:2])
+    assert not any(g.startswith("file:") for g in got[:4])  # every local link relative, consistently
+    assert got[4:] == urls[4:]
 
 
-def test_generated_clips_keep_their_output_relative_urls(tmp_path: Path) -> None:
+def test_generated_clips_links_follow_the_same_rule(tmp_path: Path) -> None:
     from otio_heygen.output.conform import GENERATED_KEY
-    from otio_heygen.output.writer import rebase_relative_media
+    from otio_heygen.output.writer import relink_media
 
     tl = _timeline_with_media(["x_media/01_A_take1.mp4"])
     next(iter(tl.find_clips())).metadata[GENERATED_KEY] = {"job_key": "k"}
-    rebased = rebase_relative_media(tl, tmp_path / "a", tmp_path / "b")
-    assert next(iter(rebased.find_clips())).media_reference.target_url == "x_media/01_A_take1.mp4"
+    kept = relink_media(tl, input_dir=tmp_path / "a", out_dir=tmp_path / "b", relative=True)
+    assert next(iter(kept.find_clips())).media_reference.target_url == "x_media/01_A_take1.mp4"
+    absolute = relink_media(tl, input_dir=tmp_path / "a", out_dir=tmp_path / "b", relative=False)
+    want = (tmp_path / "b" / "x_media" / "01_A_take1.mp4").as_uri()
+    assert next(iter(absolute.find_clips())).media_reference.target_url == want
 
 
 def test_otioz_in_another_folder_bundles_the_inputs_relative_song(tmp_path: Path) -> None:

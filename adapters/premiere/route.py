@@ -61,20 +61,53 @@ def choose_suffix(version: str | None, input_path: Path) -> Suffix:
     return ".otio" if parsed >= OTIO_SINCE else ".xml"
 
 
-def premiere_output_path(input_path: Path, output_dir: Path | None, version: str | None) -> Path:
-    """``<output_dir>/<input stem>_avatar.otio|.xml`` (output_dir defaults to the input's folder)."""
+def premiere_output_path(
+    input_path: Path, output_dir: Path | None, version: str | None, output: Path | None = None
+) -> Path:
+    """``output`` as given (``.otio`` or ``.xml``), else ``<output_dir>/<input stem>_avatar.otio|.xml``
+    (output_dir defaults to the input's folder, the format follows the Premiere version)."""
+    if output is not None:
+        suffix = output.suffix.lower()
+        if suffix not in (".otio", ".xml"):
+            raise InputError(f"Premiere Pro imports .xml (FCP7) or .otio, not '{output.name}'",
+                             hint="give -o a file name ending in .xml (or .otio for Premiere 25.6+)")
+        parsed = parse_version(version)
+        if suffix == ".otio" and parsed is not None and parsed < OTIO_SINCE:
+            raise InputError(f"Premiere Pro {version} cannot import OpenTimelineIO ('{output.name}')",
+                             hint="give -o a .xml file name (FCP7 XML)")
+        if output_dir is not None:
+            raise InputError("give either -o/--output (a file) or --output-dir (a folder), not both")
+        return output
     folder = output_dir if output_dir is not None else input_path.resolve().parent
     return folder / f"{input_path.stem}_avatar{choose_suffix(version, input_path)}"
 
 
-def import_steps(output_path: Path, media_dir: Path) -> list[str]:
-    """What the editor does in Premiere Pro to bring the result in."""
+_FORMAT_NOTES = {
+    "prores": ("ProRes 422 HQ", "Premiere plays ProRes natively."),
+    "dnxhr": ("DNxHR HQX", "Premiere plays DNxHR natively (Premiere Pro CC 2015.3 and later)."),
+}
+
+
+def import_steps(output_path: Path, media_dir: Path, media_format: str = "mp4") -> list[str]:
+    """What the editor does in Premiere Pro to bring the result in (for the chosen media format)."""
     kind = "OpenTimelineIO" if output_path.suffix == ".otio" else "Final Cut Pro XML"
+    if media_format in _FORMAT_NOTES:
+        label, note = _FORMAT_NOTES[media_format]
+        media = (f"The clips are {label} .mov files in {media_dir} at the sequence's frame rate and size, each "
+                 f"starting at its section's record timecode with the section name as reel name. {note} "
+                 f"HeyGen's original MP4s are kept in {media_dir / 'masters'} (not used by the sequence).")
+        relink = (f"If clips show as offline: select them, right-click > Link Media..., choose the folder "
+                  f"{media_dir} and pick the .mov files (not the MP4s in masters).")
+    else:
+        media = f"The clips are the rendered MP4 files in {media_dir}, placed as delivered."
+        relink = (f"If clips show as offline: select them, right-click > Link Media... and choose the folder "
+                  f"{media_dir}.")
     return [
         f"In Premiere Pro choose File > Import... and pick {output_path} ({kind}).",
         "Premiere adds a new sequence (in a new bin) with the generated clips on the top video track,"
         " each starting on its section marker; your original sequence is not changed.",
-        f"If clips show as offline: select them, right-click > Link Media... and choose the folder {media_dir}.",
+        media,
+        relink,
         "Open the new sequence and keep cutting there, or copy the top track's clips into your sequence"
         " with the playhead at the same timecode.",
     ]
@@ -98,15 +131,18 @@ def prepare_premiere_import(
     *,
     render: RenderFn | None = None,
     on_event: Callable[[ProgressEvent], None] | None = None,
+    output: Path | None = None,
 ) -> PremiereImport:
     """Render a Premiere export and write the timeline Premiere imports, plus an instructions file.
 
-    ``options.backend`` names the backend (the caller chooses it; nothing is picked here)."""
-    output_path = premiere_output_path(input_path, output_dir, version)
+    ``options.backend`` names the backend (the caller chooses it; nothing is picked here). ``output``
+    names the output file itself; else it goes to ``output_dir`` (see ``premiere_output_path``)."""
+    options = options or RenderOptions()
+    output_path = premiere_output_path(input_path, output_dir, version, output)
     output_path.parent.mkdir(parents=True, exist_ok=True)
     render = render or otio_heygen.render_file
-    summary = render(input_path, output_path, options or RenderOptions(), on_event=on_event)
-    steps = import_steps(output_path, summary.media_dir)
+    summary = render(input_path, output_path, options, on_event=on_event)
+    steps = import_steps(output_path, summary.media_dir, options.media_format)
     instructions = output_path.with_name(f"{output_path.stem}_IMPORT.txt")
     lines = [f"{n}. {step}" for n, step in enumerate(steps, start=1)]
     if summary.failures:

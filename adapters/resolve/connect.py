@@ -12,11 +12,11 @@ import importlib
 import os
 import sys
 from collections.abc import Callable, Mapping
-from pathlib import Path, PureWindowsPath
+from pathlib import Path
 from types import ModuleType
 from typing import Any
-from urllib.parse import unquote, urlparse
 
+from otio_heygen import urls
 from otio_heygen.errors import InputError
 
 __all__ = [
@@ -142,13 +142,4 @@ def connect(
 
 def url_to_path(url: str, base: Path) -> Path:
     """A media path from an OTIO ``target_url``: ``file://`` URL, OS path, or relative to ``base``."""
-    if url.lower().startswith("file:"):
-        parsed = urlparse(url)
-        path = unquote(parsed.path)
-        if len(path) >= 3 and path[0] == "/" and path[2] == ":":  # /C:/media/x.mp4
-            return Path(PureWindowsPath(path[1:]))
-        if parsed.netloc and parsed.netloc.lower() != "localhost":
-            return Path(f"//{parsed.netloc}{path}")
-        return Path(path)
-    local = Path(url)
-    return local if local.is_absolute() or PureWindowsPath(url).is_absolute() else base / local
+    return Path(urls.url_to_path(url, base))

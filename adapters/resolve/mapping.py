@@ -150,7 +150,9 @@ def placements_from_output(
             rate = clip.source_range.duration.rate if clip.source_range else track.duration().rate
             placed = clip.range_in_parent()
             source = clip.source_range or clip.available_range()
-            start = _frames(source.start_time, rate)
+            # Resolve counts a clip's frames from its first one; grade media start at their timecode
+            origin = _frames(ref.available_range.start_time, rate) if ref.available_range is not None else 0
+            start = _frames(source.start_time, rate) - origin
             meta = clip.metadata.get(GENERATED_KEY) or {}
             section = meta.get("section") or {}
             media = url_to_path(ref.target_url, base_dir)

@@ -10,14 +10,12 @@ from __future__ import annotations
 
 import hashlib
 import math
-import re
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlparse
 
 import av
 import numpy as np
@@ -29,6 +27,7 @@ from otio_heygen.media.pcm import BLOCK_SAMPLES, PcmStore
 from otio_heygen.media.workers import run_media
 from otio_heygen.read.rates import exact_rate
 from otio_heygen.read.timeline import timeline_rate
+from otio_heygen.urls import url_to_path
 
 __all__ = [
     "DECODE_COUNTS",
@@ -54,7 +53,6 @@ NO_VOCAL_DBFS = -50.0
 
 _HINT = "pass --media-root DIR to relink by file name, or --audio FILE to choose the song"
 _BAD = "re-export or convert the file"
-_WIN_DRIVE = re.compile(r"^/?([A-Za-z]):[\\/]")
 
 
 @dataclass(frozen=True)
@@ -96,25 +94,9 @@ def frame_to_sample(frame: int | float, rate: float, sample_rate: int) -> int:
 
 def resolve_media_url(url: str, timeline_dir: Path, media_root: Path | None = None) -> tuple[Path, bool]:
     """Turn a ``target_url`` into a path; returns (path, exists). Relinks by file name under media_root."""
-    text = url.strip()
-    if text.lower().startswith("file:"):
-        parsed = urlparse(text)
-        text = unquote(parsed.path)
-        netloc = unquote(parsed.netloc)
-        if re.fullmatch(r"[A-Za-z]:", netloc):  # file://D:/Music/song.wav
-            text = netloc + text
-        elif netloc and netloc.lower() != "localhost" and not _WIN_DRIVE.match(text):
-            text = f"//{netloc}{text}"  # UNC share
-    windows = _WIN_DRIVE.match(text)
-    if windows:
-        text = text.lstrip("/")
-    name = re.split(r"[\\/]", text)[-1]
-    if windows or text.startswith("\\\\"):
-        candidate = Path(text.replace("\\", "/"))
-    else:
-        candidate = Path(text)
-        if not candidate.is_absolute():
-            candidate = timeline_dir / candidate
+    path = url_to_path(url, timeline_dir)
+    name = path.name
+    candidate = path if isinstance(path, Path) else Path(path.as_posix())
     if candidate.is_file():
         return candidate.resolve(), True
     if media_root is not None and name:

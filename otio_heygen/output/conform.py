@@ -256,12 +256,14 @@ def _build_clip(
     def rt(frames: int) -> otio.opentime.RationalTime:
         return otio.opentime.RationalTime(frames, rate)
 
+    # Media with a start timecode (grade formats) is addressed on its own clock, as NLEs do.
+    origin = result.media_start_frame
     ref = otio.schema.ExternalReference(
         target_url=url_for(result.media_path),
-        available_range=otio.opentime.TimeRange(rt(0), rt(media_frames)),
+        available_range=otio.opentime.TimeRange(rt(origin), rt(media_frames)),
     )
     ref.name = result.media_path.name
-    source_range = otio.opentime.TimeRange(rt(source_start), rt(duration))
+    source_range = otio.opentime.TimeRange(rt(origin + source_start), rt(duration))
     clip = otio.schema.Clip(name=sec.name, media_reference=ref, source_range=source_range)
 
     clip.markers.append(
@@ -274,7 +276,7 @@ def _build_clip(
     if off_sync and offset_ms is not None and offset_frames is not None:
         marker = otio.schema.Marker(
             name=sync_marker_name(offset_ms, offset_frames, shifted_frames=shift),
-            marked_range=otio.opentime.TimeRange(rt(source_start), rt(1)),
+            marked_range=otio.opentime.TimeRange(rt(origin + source_start), rt(1)),
             color=_SYNC_MARKER_COLOR,
         )
         marker.comment = marker.name

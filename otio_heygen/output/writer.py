@@ -1,33 +1,32 @@
 """Write a conformed timeline to disk, atomically, in the format of the output's extension.
 
 Owns the output side of the file system: checking the output path before anything is spent,
-media URLs the NLEs relink (``file://`` for OTIO, ``file://localhost/`` for FCP7 XML), and the
-per-format write (``.otio`` with optional older schema versions, ``.otioz`` with media bundled,
-``.xml`` FCP7 with a filled ``<format>`` block, ``.fcpxml`` when the adapter can write it).
-Every write goes to a temporary file in the output's folder, is fsynced and then renamed over
-the output, so a failure leaves any previous output untouched.
+the media links of each format (absolute ``file://`` URLs in ``.otio`` unless ``--relative-paths``,
+then every local link relative to the output; FCP7 XML specifics live in ``output/fcp7.py``),
+and the per-format write (``.otio`` and ``.otioz`` with the schema versions chosen by
+``output/otio_versions.py``, ``.otioz`` with media bundled, ``.xml`` FCP7, ``.fcpxml`` when the
+adapter can write it). Every write goes to a temporary file in the output's folder, is fsynced and
+then renamed over the output, so a failure leaves any previous output untouched.
 """
 
 from __future__ import annotations
 
 import contextlib
-import copy as _copy
 import os
-import re
 import shutil
 import tempfile
-import urllib.parse
-import xml.etree.ElementTree as ET
 import zipfile
 from collections.abc import Mapping
-from pathlib import Path, PurePosixPath, PureWindowsPath
+from pathlib import Path
 from typing import Any, Literal
 
 import opentimelineio as otio
 
 from otio_heygen.errors import OutputPathError
-from otio_heygen.output.conform import GENERATED_KEY, is_generated_track
-from otio_heygen.read.formats import guess_frame_size
+from otio_heygen.output.conform import GENERATED_KEY
+from otio_heygen.output.fcp7 import finish_xml, prepare_for_xml
+from otio_heygen.output.otio_versions import check_release, input_schema_versions, target_schema_versions
+from otio_heygen.urls import fcp_path_url, file_url, is_relative_reference, relative_url, resolve_reference, url_to_path
 
 __all__ = [
     "OUTPUT_SUFFIXES",
@@ -35,6 +34,7 @@ __all__ = [
     "check_output_path",
     "check_schema_versions",
     "media_url",
+    "relink_media",
     "supported_suffixes",
     "url_style_for",
     "write_timeline",
@@ -119,37 +119,13 @@ def check_output_path(output_path: Path, input_path: Path | None) -> None:
 
 
 def check_schema_versions(output_path: Path, schema_versions: str | None) -> None:
-    """Refuse an older-schema request this output cannot take (before anything is spent)."""
-    if not schema_versions:
-        return
-    if Path(output_path).suffix.lower() != ".otio":
-        raise OutputPathError(
-            f"Older schema versions can only be written to .otio, not '{Path(output_path).name}'",
-            hint="use an .otio output or drop the schema version option",
-        )
-    try:
-        otio.versioning.fetch_map("OTIO_CORE", schema_versions)
-    except Exception as exc:
-        version_map = otio.versioning.full_map()  # keep alive while reading it
-        known = ", ".join(sorted(str(k) for k in version_map["OTIO_CORE"]))
-        raise OutputPathError(
-            f"Unknown OTIO schema version '{schema_versions}'", hint=f"use one of {known}"
-        ) from exc
+    """Refuse an ``--otio-version`` this output cannot take (before anything is spent)."""
+    check_release(output_path, schema_versions)
 
 
 def url_style_for(output_path: Path) -> UrlStyle:
     """``"fcp_xml"`` for FCP7 XML outputs (Premiere's ``file://localhost/`` form), else ``"otio"``."""
     return "fcp_xml" if Path(output_path).suffix.lower() == ".xml" else "otio"
-
-
-def _fcp_path_url(abs_path: str) -> str:
-    """``file://localhost/`` + percent-encoded path; a Windows drive becomes ``D%3a`` as Premiere writes."""
-    win = PureWindowsPath(abs_path)
-    if win.drive and len(win.drive) == 2 and win.drive[1] == ":":
-        rest = win.as_posix()[2:].lstrip("/")
-        return f"file://localhost/{win.drive[0]}%3a/{urllib.parse.quote(rest, safe='/')}"
-    posix = PurePosixPath(abs_path.replace("\\", "/")).as_posix().lstrip("/")
-    return "file://localhost/" + urllib.parse.quote(posix, safe="/")
 
 
 def media_url(
@@ -162,22 +138,16 @@ def media_url(
     """The ``target_url`` an NLE relinks for ``media_path`` in a timeline written to ``output_path``.
 
     ``"otio"``: ``file:///abs/path`` (percent-encoded); with ``relative`` the path relative to the
-    output's folder with forward slashes (not encoded). ``"fcp_xml"``: ``file://localhost/...``
-    (relative paths are percent-encoded there too).
+    output's folder with forward slashes (not encoded). ``"fcp_xml"``: always an absolute
+    ``file://localhost/...`` URL (Premiere cannot follow relative ``<pathurl>``s).
     """
-    media_abs = Path(os.path.abspath(media_path))
-    if relative:
-        out_dir = Path(os.path.abspath(output_path)).parent
-        try:
-            rel = os.path.relpath(media_abs, out_dir)
-        except ValueError:  # other drive on Windows: no relative path exists
-            rel = None
-        if rel is not None:
-            rel_posix = rel.replace(os.sep, "/")
-            return urllib.parse.quote(rel_posix, safe="/") if style == "fcp_xml" else rel_posix
     if style == "fcp_xml":
-        return _fcp_path_url(str(media_abs))
-    return media_abs.as_uri()
+        return fcp_path_url(Path(os.path.abspath(media_path)))
+    if relative:
+        rel = relative_url(media_path, Path(os.path.abspath(output_path)).parent)
+        if rel is not None:
+            return rel
+    return file_url(media_path)
 
 
 def _fsync_path(path: Path) -> None:
@@ -195,57 +165,34 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def _local_file(url: str, base: Path) -> Path | None:
-    """The existing local file a ``target_url`` points at (relative URLs against ``base``), or None."""
-    parsed = urllib.parse.urlparse(url)
-    if parsed.scheme == "file":
-        path = Path(otio.url_utils.filepath_from_url(url))
-    elif not parsed.scheme or (len(parsed.scheme) == 1 and os.name == "nt"):
-        for candidate in (url, urllib.parse.unquote(url)):
-            path = Path(candidate)
-            path = path if path.is_absolute() else base / path
-            if path.is_file():
-                return path
-        return None
-    else:
-        return None
-    return path if path.is_file() else None
+def relink_media(
+    timeline: otio.schema.Timeline, *, input_dir: Path | None, out_dir: Path, relative: bool
+) -> otio.schema.Timeline:
+    """A copy whose local media links all take one form for an ``.otio``/``.otioz`` at ``out_dir``:
+    absolute ``file://`` URLs, or with ``relative`` paths relative to ``out_dir`` (forward slashes).
 
-
-def _is_relative_path_url(url: str) -> bool:
-    if not url or urllib.parse.urlparse(url).scheme or re.match(r"^[A-Za-z]:[\\/]", url):
-        return False
-    return not Path(urllib.parse.unquote(url)).is_absolute() and not url.startswith(("/", "\\"))
-
-
-def rebase_relative_media(timeline: otio.schema.Timeline, from_dir: Path, to_dir: Path) -> otio.schema.Timeline:
-    """A copy whose relative media references (the input's, resolved against ``from_dir``) point at
-    the same files from ``to_dir``, so a timeline written to another folder still relinks.
-
-    Generated clips are left alone: their URLs were made for the output already.
+    The input's relative links are resolved against ``input_dir``, generated clips' against
+    ``out_dir`` (they were made for the output). Other schemes (``http:``...) stay as they were.
     """
     copy: otio.schema.Timeline = timeline.deepcopy()
-    if from_dir.resolve() == to_dir.resolve():
-        return copy
     for clip in copy.find_clips():
-        if GENERATED_KEY in clip.metadata:
-            continue
+        base = out_dir if GENERATED_KEY in clip.metadata or input_dir is None else input_dir
         for ref in clip.media_references().values():
             url = getattr(ref, "target_url", None)
-            if not isinstance(url, str) or not _is_relative_path_url(url):
+            if not isinstance(url, str) or not url.strip():
                 continue
-            target, here = (from_dir / urllib.parse.unquote(url)).resolve(), to_dir.resolve()
-            try:
-                shared = Path(os.path.commonpath([target, here]))
-            except ValueError:  # another drive on Windows: no relative path exists
-                shared = Path(target.anchor)
-            # stay relative when both live under one project folder; else an absolute path
-            near = shared != Path(shared.anchor)
-            ref.target_url = Path(os.path.relpath(target, here)).as_posix() if near else target.as_posix()
+            if not is_relative_reference(url) and not url.lower().startswith("file:") and not os.path.isabs(url):
+                continue  # http:, s3:..., or a Windows path on another system
+            found = resolve_reference(url, base)
+            path = found if found is not None else url_to_path(url, base)
+            if not isinstance(path, Path) or not path.is_absolute():
+                continue
+            rel = relative_url(path, out_dir) if relative else None
+            ref.target_url = rel if rel is not None else file_url(path)
     return copy
 
 
-def _write_otioz(timeline: otio.schema.Timeline, tmp: Path, base: Path) -> None:
+def _write_otioz(timeline: otio.schema.Timeline, tmp: Path, base: Path, versions: Mapping[str, int] | None) -> None:
     """An OTIOZ bundle (same layout as OTIO's adapter) holding every local media file.
 
     Unlike ``MediaReferencePolicy.MissingIfNotFile``, references whose file is not on this
@@ -259,7 +206,7 @@ def _write_otioz(timeline: otio.schema.Timeline, tmp: Path, base: Path) -> None:
     for clip in copy.find_clips():
         for ref in clip.media_references().values():
             url = getattr(ref, "target_url", None)
-            src = _local_file(url, base) if url else None
+            src = resolve_reference(url, base) if url else None
             if src is None:
                 continue
             src = src.resolve()
@@ -275,120 +222,34 @@ def _write_otioz(timeline: otio.schema.Timeline, tmp: Path, base: Path) -> None:
         bundle.writestr(utils.BUNDLE_VERSION_FILE, utils.BUNDLE_VERSION, compress_type=zipfile.ZIP_DEFLATED)
         bundle.writestr(
             utils.BUNDLE_PLAYLIST_PATH,
-            otio.adapters.write_to_string(copy, "otio_json"),
+            _otio_json(copy, versions),
             compress_type=zipfile.ZIP_DEFLATED,
         )
         for src, dst in stored.items():
             bundle.write(src, dst, compress_type=zipfile.ZIP_STORED)
 
 
-def _prepared_for_xml(timeline: otio.schema.Timeline) -> otio.schema.Timeline:
-    """A copy ready for FCP7 XML: disabled tracks say so, our marker notes become ``<comment>``s,
-    and the sequence carries a ``<format><samplecharacteristics>`` block (OTIO #839)."""
-    copy: otio.schema.Timeline = timeline.deepcopy()
-    for clip in copy.find_clips():
-        ref = clip.media_reference
-        if isinstance(ref, otio.schema.GeneratorReference) and "effecttype" not in (ref.metadata.get("fcp_xml") or {}):
-            # otio-fcp-adapter 1.0 crashes on generators without FCP effect metadata (Resolve's solid
-            # colours, titles...): describe them as FCP7 generator items so they survive as such.
-            ref.metadata["fcp_xml"] = {"effecttype": "generator", "mediatype": "video", "effectcategory": "Matte"}
-    for track in copy.tracks:
-        if not isinstance(track, otio.schema.Track):
-            continue
-        if not track.enabled:
-            track_md = dict(track.metadata.get("fcp_xml") or {})
-            track_md.setdefault("enabled", "FALSE")
-            track.metadata["fcp_xml"] = track_md
-        if not is_generated_track(track):
-            continue
-        for clip in track.find_clips():
-            for marker in clip.markers:
-                marker_md = dict(marker.metadata.get("fcp_xml") or {})
-                if marker.comment and "comment" not in marker_md:
-                    marker_md["comment"] = marker.comment
-                    marker.metadata["fcp_xml"] = marker_md
-    return _with_xml_format(copy)
-
-
-def _with_xml_format(copy: otio.schema.Timeline) -> otio.schema.Timeline:
-    fcp = dict(copy.metadata.get("fcp_xml") or {})
-    media = dict(fcp.get("media") or {})
-    video = dict(media.get("video") or {})
-    fmt = video.get("format")
-    if isinstance(fmt, Mapping) and fmt.get("samplecharacteristics"):
-        return copy
-    width, height = guess_frame_size(copy) or (1920, 1080)
-    rate = copy.global_start_time.rate if copy.global_start_time is not None else None
-    if rate is None:
-        rate = next((c.source_range.duration.rate for c in copy.find_clips() if c.source_range), 24.0)
-    ntsc = abs(round(rate) - rate) > 1e-6
-    video["format"] = {
-        "samplecharacteristics": {
-            "rate": {"timebase": str(round(rate)), "ntsc": "TRUE" if ntsc else "FALSE"},
-            "width": str(width),
-            "height": str(height),
-            "anamorphic": "FALSE",
-            "pixelaspectratio": "square",
-            "fielddominance": "none",
-        }
-    }
-    media["video"] = video
-    fcp["media"] = media
-    copy.metadata["fcp_xml"] = fcp
-    return copy
-
-
-def _ensure_xml_formats(path: Path, final_name: str) -> None:
-    """Give every sequence (nested ones too) a filled ``<format>``; the adapter leaves nested ones empty."""
-    tree = ET.parse(path)
-    sequences = list(tree.getroot().iter("sequence"))
-    filled = next(
-        (
-            fmt.find("samplecharacteristics")
-            for seq in sequences
-            if (fmt := seq.find("./media/video/format")) is not None and fmt.find("samplecharacteristics") is not None
-        ),
-        None,
-    )
-    if filled is None:
-        raise OutputPathError(
-            f"The FCP7 XML written for '{final_name}' has no <format> block; Resolve would ignore it",
-            hint="write .otio instead",
-        )
-    changed = False
-    for seq in sequences:
-        video = seq.find("./media/video")
-        if video is None:
-            continue
-        fmt = video.find("format")
-        if fmt is None:
-            fmt = ET.Element("format")
-            video.insert(0, fmt)
-        if fmt.find("samplecharacteristics") is None:
-            fmt.append(_copy.deepcopy(filled))
-            changed = True
-    if changed:
-        tree.write(path, encoding="UTF-8", xml_declaration=True)
+def _otio_json(timeline: otio.schema.Timeline, versions: Mapping[str, int] | None) -> str:
+    kwargs: dict[str, Any] = {"target_schema_versions": dict(versions)} if versions else {}
+    return str(otio.adapters.write_to_string(timeline, "otio_json", **kwargs))
 
 
 def _write(
     timeline: otio.schema.Timeline,
     tmp: Path,
     suffix: str,
-    schema_versions: str | None,
+    versions: Mapping[str, int] | None,
     base: Path,
     final_name: str,
 ) -> None:
-    kwargs: dict[str, Any] = {}
     if suffix == ".otio":
-        if schema_versions:
-            kwargs["target_schema_versions"] = otio.versioning.fetch_map("OTIO_CORE", schema_versions)
+        kwargs: dict[str, Any] = {"target_schema_versions": dict(versions)} if versions else {}
         otio.adapters.write_to_file(timeline, str(tmp), adapter_name="otio_json", **kwargs)
     elif suffix == ".otioz":
-        _write_otioz(timeline, tmp, base)
+        _write_otioz(timeline, tmp, base, versions)
     elif suffix == ".xml":
         otio.adapters.write_to_file(timeline, str(tmp), adapter_name="fcp_xml")
-        _ensure_xml_formats(tmp, final_name)
+        finish_xml(tmp, final_name)
     else:
         otio.adapters.write_to_file(timeline, str(tmp), adapter_name=_ADAPTER_FOR[suffix])
 
@@ -399,22 +260,30 @@ def write_timeline(
     *,
     input_path: Path | None = None,
     schema_versions: str | None = None,
+    relative_paths: bool = False,
 ) -> None:
     """Write ``timeline`` to ``output_path`` atomically (temp file in the same folder, fsync, rename).
 
-    ``schema_versions`` (e.g. ``"0.14.0"``) writes ``.otio`` with that OTIO release's schemas
-    (``Clip.1``) for older Resolve/OTIO readers. Raises ``OutputPathError`` with a clear message.
+    ``.otio``/``.otioz`` use no newer schema than the ``.otio`` input used, or the release
+    ``schema_versions`` names (``"0.14.0"`` gives ``Clip.1``). Local media links are absolute
+    (``relative_paths``: relative to the output, ``.otio`` only); FCP7 XML always gets absolute
+    ``file://localhost/`` URLs. Raises ``OutputPathError`` with a clear message.
     """
     output_path = Path(output_path)
     check_output_path(output_path, input_path)
     check_schema_versions(output_path, schema_versions)
     suffix = output_path.suffix.lower()
     parent = output_path.parent if str(output_path.parent) else Path(".")
-    to_write = timeline
-    if input_path is not None:
-        to_write = rebase_relative_media(timeline, Path(input_path).parent, parent)
+    input_dir = Path(input_path).resolve().parent if input_path is not None else None
     if suffix == ".xml":
-        to_write = _prepared_for_xml(to_write)
+        name = Path(input_path).stem if input_path is not None else output_path.stem
+        to_write = prepare_for_xml(timeline, base=input_dir or parent.resolve(), name=name)
+    else:
+        to_write = relink_media(timeline, input_dir=input_dir, out_dir=parent.resolve(), relative=relative_paths)
+    versions = target_schema_versions(
+        output_path, requested=schema_versions,
+        input_versions=input_schema_versions(Path(input_path)) if input_path is not None else None,
+    )
 
     try:
         tmp_dir = Path(tempfile.mkdtemp(prefix=f".{output_path.stem}.", suffix=".tmp", dir=parent))
@@ -426,7 +295,7 @@ def write_timeline(
     tmp = tmp_dir / f"timeline{suffix}"
     try:
         try:
-            _write(to_write, tmp, suffix, schema_versions, parent.resolve(), output_path.name)
+            _write(to_write, tmp, suffix, versions, parent.resolve(), output_path.name)
             _fsync_path(tmp)
             os.replace(tmp, output_path)
         except OutputPathError:

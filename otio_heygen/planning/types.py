@@ -128,3 +128,5 @@ class ClipResult:
     """Length of the media file in timeline frames (its ``available_range``)."""
     provenance: dict[str, Any] = field(default_factory=dict)
     sync_offset_ms: float | None = None
+    media_start_frame: int = 0
+    """The media's first frame on its own clock (its start timecode as frames; 0 when it has none)."""

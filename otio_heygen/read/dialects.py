@@ -23,6 +23,7 @@ __all__ = [
     "marker_text",
     "normalise_edl",
     "ppro_color_name",
+    "ppro_color_value",
     "settle_edl",
     "timecode_frames",
 ]
@@ -75,6 +76,24 @@ def ppro_color_name(value: Any) -> str | None:
         return _PPRO_SWATCHES[number]
     r, g, b = number & 0xFF, (number >> 8) & 0xFF, (number >> 16) & 0xFF
     return _nearest_otio_color((r / 255, g / 255, b / 255)).capitalize()
+
+
+_PPRO_ALIASES = {  # OTIO and Resolve color names Premiere has no swatch of -> the closest swatch
+    "cyan": "Blue", "sky": "Blue", "navy": "Blue", "pink": "Magenta", "rose": "Magenta", "fuchsia": "Magenta",
+    "violet": "Purple", "mint": "Green", "olive": "Green", "lemon": "Yellow", "sand": "Orange",
+    "cocoa": "Orange", "cream": "White",
+}
+
+
+def ppro_color_value(name: str | None) -> int | None:
+    """The Premiere swatch (ABGR-packed ``pproColor``) for a marker color name, or None when unknown.
+
+    The inverse of ``ppro_color_name`` for Premiere's swatch names; OTIO and Resolve names map to the
+    closest swatch (PINK -> Magenta, CYAN -> Blue).
+    """
+    wanted = str(name or "").strip().lower()
+    wanted = _PPRO_ALIASES.get(wanted, wanted).lower()
+    return next((value for value, swatch in _PPRO_SWATCHES.items() if swatch.lower() == wanted), None)
 
 
 _WANTED = {

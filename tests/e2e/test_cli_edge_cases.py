@@ -259,7 +259,8 @@ def test_only_keeps_the_finished_clips_of_the_other_sections_in_the_output(
 
 @pytest.mark.parametrize(
     ("name", "version", "says"),
-    [("out.otioz", "0.14.0", "only be written to .otio"), ("out.otio", "9.9.9", "Unknown OTIO schema version '9.9.9'")],
+    [("out.xml", "0.14.0", "applies to .otio and .otioz"), ("out.otio", "9.9.9", "Unknown OTIO release '9.9.9'"),
+     ("out.otioz", "0.13.0", "Unknown OTIO release '0.13.0'")],
 )
 def test_unusable_otio_version_is_refused_before_rendering(
     two_sections: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], name: str, version: str, says: str
