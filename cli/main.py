@@ -24,6 +24,7 @@ from .key_cmd import key
 from .options import PATH, plan_kwargs, plan_options, spending_options
 from .output import EventPrinter, print_plan_table, print_summary
 from .resolve_cmd import premiere, resolve
+from .review_cmd import choose, review
 from .status_cmd import status
 
 __all__ = ["cli", "main"]
@@ -77,6 +78,8 @@ cli.add_command(key)
 cli.add_command(status)
 cli.add_command(resolve)
 cli.add_command(premiere)
+cli.add_command(review)
+cli.add_command(choose)
 
 
 def _fail(message: str, code: int, json_mode: bool) -> int:

@@ -31,15 +31,13 @@ from otio_heygen.errors import MediaError, OutputPathError
 from otio_heygen.media.audio import read_audio
 from otio_heygen.media.sync import ANALYSIS_RATE, MIN_CONFIDENCE, correlation_curve, curve_peak
 from otio_heygen.media.thumbs import photo_thumb, video_stills
+from otio_heygen.output.choose import CHOICES_FORMAT
 from otio_heygen.output.review_plot import decimate, sync_svg
 from otio_heygen.output.takes import OutputTakes, SectionTakes, Take, read_takes
 from otio_heygen.read.timeline import read_timeline
 from otio_heygen.run.journal import journal_path
 
 __all__ = ["CHOICES_FORMAT", "ReviewPage", "build_review", "review_dir_for", "sent_audio_for"]
-
-CHOICES_FORMAT = "otio-heygen-choices/1"
-"""The ``format`` of the choice file the page exports and ``choose --from`` reads."""
 
 SYNC_TOLERANCE_FRAMES = 1.0
 """A take more than this many frames off is marked OFF (the same rule as the render's red marker)."""

@@ -165,14 +165,12 @@ def read_takes(timeline: otio.schema.Timeline, output_path: Path) -> OutputTakes
     clips = [c for t in tracks for c in t.find_clips()]
     rate = _timeline_rate(timeline, clips)
     sections: dict[int, SectionTakes] = {}
-    main_name = "Avatar IV"
+    main_name = str(tracks[0].name) if tracks else "Avatar IV"  # conform puts the main track first
     for track in tracks:
         for clip in track.find_clips():
             take = _take_of(clip, track, rate, output_path)
             if take is None:
                 continue
-            if take.rank == 1 and not track.name.endswith(")"):
-                main_name = track.name
             prov = take.provenance
             sec = prov["section"]
             entry = sections.setdefault(take.section_index, SectionTakes(
