@@ -47,7 +47,8 @@ def make_late_take(output: Path, section_name: str, take: int, late_ms: float = 
     late_wav = write_upload_audio(late, rate, output.parent / f"late_{found.section_slug}_{take}.wav")
     sec = found.provenance["section"]
     request = RenderRequest(
-        job_key=str(found.provenance["job_key"]), title=f"{section_name} late", image_path=Path(found.provenance["photo"]),
+        job_key=str(found.provenance["job_key"]), title=f"{section_name} late",
+        image_path=Path(found.provenance["photo"]),
         audio_path=late_wav, seconds=samples.shape[1] / rate, rate=float(sec["rate"]), motion_prompt=None,
         expressiveness="medium", resolution="1080p", aspect_ratio="16:9", fit="cover",
     )

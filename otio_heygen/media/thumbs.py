@@ -1,8 +1,9 @@
 """Small JPEG stills for the review page, made with PyAV (no Pillow, no system ffmpeg).
 
-``video_stills`` grabs a few frames spread over a clip in one pass (seeking over long gaps, so a long
-1080p render is not decoded whole), joins them side by side into one small JPEG strip and keeps the
-middle one, bigger, as the player's poster; ``photo_thumb`` shrinks the section's photo. Every file is written atomically.
+``video_stills`` grabs a few frames spread over a clip in one pass (seeking over long gaps, so a
+long 1080p render is not decoded whole), joins them side by side into one small JPEG strip and keeps the
+middle one, bigger, as the player's poster; ``photo_thumb`` shrinks the section's photo.
+Every file is written atomically.
 """
 
 from __future__ import annotations

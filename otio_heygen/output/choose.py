@@ -15,7 +15,7 @@ import shutil
 import tempfile
 import urllib.parse
 import zipfile
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -61,12 +61,14 @@ class Chosen:
 def find_section(data: OutputTakes, ref: str | int) -> SectionTakes:
     """A section by number, slug (``Chorus_1``) or name (``Chorus 1``, case-insensitive)."""
     text = str(ref).strip()
-    for match in (
+    folded = text.casefold()
+    tests: list[Callable[[SectionTakes], bool]] = [
         lambda s: text.isdigit() and s.index == int(text),
         lambda s: s.slug == text,
         lambda s: s.name == text,
-        lambda s: s.name.casefold() == text.casefold() or s.slug.casefold() == text.casefold(),
-    ):
+        lambda s: folded in (s.name.casefold(), s.slug.casefold()),
+    ]
+    for match in tests:
         found = [s for s in data.sections if match(s)]
         if len(found) == 1:
             return found[0]
@@ -102,7 +104,8 @@ def read_choices(path: Path) -> list[tuple[str, int]]:
 def _job_of(take: Take) -> Job:
     prov = take.provenance
     sec = prov["section"]
-    settings = prov.get("settings") if isinstance(prov.get("settings"), Mapping) else {}
+    stored = prov.get("settings")
+    settings: Mapping[str, Any] = stored if isinstance(stored, Mapping) else {}
     section = Section(
         index=int(sec["index"]), name=str(sec["name"]), slug=str(sec["slug"]),
         start_frame=int(sec["start_frame"]), end_frame=int(sec["end_frame"]), rate=float(sec["rate"]),

@@ -79,7 +79,8 @@ def sync_svg(
     parts += [
         f'<text x="{_PAD_X}" y="{HEIGHT - 4}" font-size="9" fill="#666">{-span:.0f} ms</text>',
         f'<text x="{x_of(0):.1f}" y="{HEIGHT - 4}" font-size="9" fill="#666" text-anchor="middle">0</text>',
-        f'<text x="{WIDTH - _PAD_X}" y="{HEIGHT - 4}" font-size="9" fill="#666" text-anchor="end">+{span:.0f} ms</text>',
+        f'<text x="{WIDTH - _PAD_X}" y="{HEIGHT - 4}" font-size="9" fill="#666" text-anchor="end">'
+        f"+{span:.0f} ms</text>",
         f'<text x="{WIDTH - _PAD_X}" y="{_TOP + 9}" font-size="10" fill="{colour}" text-anchor="end">'
         f"{escape(label)}</text>",
         "</svg>",

@@ -24,7 +24,7 @@ __all__ = ["OutputTakes", "SectionTakes", "Take", "plain", "read_takes"]
 
 def plain(value: Any) -> Any:
     """OTIO's AnyDictionary/AnyVector as plain dicts and lists (recursively)."""
-    if isinstance(value, Mapping) or hasattr(value, "items") and not isinstance(value, str | bytes):
+    if isinstance(value, Mapping) or (hasattr(value, "items") and not isinstance(value, str | bytes)):
         return {str(k): plain(v) for k, v in value.items()}
     if isinstance(value, list | tuple) or type(value).__name__ == "AnyVector":
         return [plain(v) for v in value]
@@ -123,7 +123,7 @@ def media_file_of(url: str, output_path: Path, media_file: str | None) -> Path |
 
 
 def _frames(t: otio.opentime.RationalTime, rate: float) -> int:
-    return round(t.rescaled_to(rate).value)
+    return round(float(t.rescaled_to(rate).value))
 
 
 def _take_of(clip: Any, track: Any, rate: float, output_path: Path) -> Take | None:
