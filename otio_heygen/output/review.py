@@ -20,6 +20,7 @@ import shutil
 import tempfile
 import urllib.parse
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -224,8 +225,8 @@ def _take_view(take: Take, section: SectionTakes, output_path: Path, page_dir: P
     return view
 
 
-def _section_view(section: SectionTakes, data: OutputTakes, output_path: Path, page_dir: Path,
-                  stills: _Stills, cache: _Cache) -> dict[str, Any]:
+def _section_view(section: SectionTakes, data: OutputTakes, stills: _Stills,
+                  takes: list[dict[str, Any]]) -> dict[str, Any]:
     photo = Path(section.photo) if section.photo else None
     photo_src = None
     if photo is not None and photo.is_file():
@@ -240,7 +241,7 @@ def _section_view(section: SectionTakes, data: OutputTakes, output_path: Path, p
         "frames": frames, "seconds": frames / section.rate,
         "photo_name": photo.name if photo else "-", "photo_src": photo_src,
         "motion_prompt": section.motion_prompt or "", "main_take": main.take if main else None,
-        "takes": [_take_view(t, section, output_path, page_dir, stills, cache) for t in section.takes],
+        "takes": takes,
     }
 
 
@@ -285,7 +286,14 @@ def build_review(output_path: Path) -> ReviewPage:
                               hint="choose an output folder you can write to") from exc
     try:
         stills, cache = _Stills(tmp_dir, final), _Cache(final)
-        sections = [_section_view(s, data, output_path, tmp_dir, stills, cache) for s in data.sections]
+        pairs = [(s, t) for s in data.sections for t in s.takes]
+        # decoding (PyAV) and the FFTs (numpy) release the GIL: a few threads use every core
+        with ThreadPoolExecutor(max_workers=max(1, min(4, os.cpu_count() or 1))) as pool:
+            views = list(pool.map(lambda st: _take_view(st[1], st[0], output_path, tmp_dir, stills, cache), pairs))
+        by_section: dict[int, list[dict[str, Any]]] = {}
+        for (section, _), view in zip(pairs, views, strict=True):
+            by_section.setdefault(section.index, []).append(view)
+        sections = [_section_view(s, data, stills, by_section.get(s.index, [])) for s in data.sections]
         cache.save(tmp_dir)
         context = _context(output_path, data, sections)
         (tmp_dir / "index.html").write_text(render_page(context), encoding="utf-8")
