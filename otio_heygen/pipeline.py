@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from otio_heygen.backends.heygen.backend import make_heygen_backend
-from otio_heygen.backends.heygen.errors import AuthenticationError
+from otio_heygen.backends.preview import PreviewBackend
 from otio_heygen.config import Settings, load_settings
 from otio_heygen.errors import (
     ConfigError,
@@ -35,7 +35,7 @@ from otio_heygen.planning.plan import Plan, build_plan, check_regenerate, rekey,
 from otio_heygen.planning.types import ClipResult, Job, SectionSettings, audio_span
 from otio_heygen.read.formats import guess_render_format
 from otio_heygen.read.timeline import read_timeline, timeline_rate, timeline_start_frame
-from otio_heygen.run.contract import Backend, PreviewBackend
+from otio_heygen.run.contract import Backend, Unauthorized
 from otio_heygen.run.journal import Journal
 from otio_heygen.run.runner import RunOptions, estimate_pending_cost, plan_regenerations, run_jobs
 from otio_heygen.sections.markers import MarkerSelection, find_sections
@@ -301,7 +301,7 @@ def _warn_if_over_balance(
         return  # preview, nothing to pay, or the budget check will refuse the run anyway
     try:
         balance = account().balance
-    except AuthenticationError as exc:  # a wrong key: every render would fail, stop before any upload
+    except Unauthorized as exc:  # a wrong key: every render would fail, stop before any upload
         raise ConfigError(exc.message, hint=exc.hint or "check HEYGEN_API_KEY") from exc
     except OtioHeygenError as exc:
         notice(f"could not read the HeyGen balance ({exc.one_line()}); continuing")

@@ -12,13 +12,14 @@ from typing import Any
 import pytest
 from pytest_httpserver import HTTPServer
 
-from otio_heygen.backends.heygen.assets import AssetCache, account_fingerprint, default_cache_path, file_sha256
-from otio_heygen.backends.heygen.backend import HeyGenBackend, idempotency_key_for, make_heygen_backend
+from otio_heygen.backends.heygen.assets import AssetCache, account_fingerprint, default_cache_path
+from otio_heygen.backends.heygen.backend import HeyGenBackend, make_heygen_backend
 from otio_heygen.backends.heygen.client import probe_video
 from otio_heygen.backends.heygen.errors import AuthenticationError, InsufficientCreditError
 from otio_heygen.errors import MediaError, PhotoError
+from otio_heygen.media.files import file_sha256
 from otio_heygen.planning.types import RenderRequest
-from otio_heygen.run.contract import Backend
+from otio_heygen.run.contract import Backend, idempotency_key_for
 from tests.heygen_fake import FAKE_API_KEY, FakeHeyGen, fake_heygen, write_test_png, write_test_wav
 
 

@@ -14,7 +14,6 @@ import httpx
 import pytest
 from pydantic import ValidationError
 
-from otio_heygen.backends.heygen.assets import sniff_mime
 from otio_heygen.backends.heygen.client import HeyGenClient
 from otio_heygen.backends.heygen.errors import (
     APIConnectionError,
@@ -26,8 +25,6 @@ from otio_heygen.backends.heygen.errors import (
     NotFoundError,
     PayloadTooLargeError,
     RateLimitError,
-    RenderFailedRemoteError,
-    RenderTimeoutError,
     RequestInProgressError,
 )
 from otio_heygen.backends.heygen.http import CREATE_TIMEOUT, build_http_client
@@ -40,6 +37,8 @@ from otio_heygen.backends.heygen.models import (
 )
 from otio_heygen.backends.heygen.retry import DEFAULT_MAX_RETRIES, MAX_RETRY_DELAY
 from otio_heygen.errors import ApiError, MediaError, PhotoError
+from otio_heygen.media.files import sniff_mime
+from otio_heygen.run.contract import RemoteFailed, RenderTimeout
 from tests.heygen_fake import FAKE_API_KEY, FakeHeyGen, http_date, write_test_png, write_test_wav
 
 WALL = 1_795_000_000.0  # a fixed "now" for Retry-After dates
@@ -224,7 +223,7 @@ def test_failed_render_raises_with_code_and_section(httpserver: Any, ft: FakeTim
     )
     fake.fail_render("face_not_detected", "No face was detected in the image.")
     vid = client.create_video(body(ids, title="Bridge"), idempotency_key="otioheygen:f").video_id
-    with pytest.raises(RenderFailedRemoteError) as info:
+    with pytest.raises(RemoteFailed) as info:
         client.wait_for_video(vid, section_name="Bridge", deadline_s=600)
     err = info.value
     assert (err.failure_code, err.section, err.video_id) == ("face_not_detected", "Bridge", vid)
@@ -240,12 +239,12 @@ def test_stuck_pending_and_deadline_name_the_section(httpserver: Any, ft: FakeTi
     )
     fake.stick_pending()
     stuck = client.create_video(body(ids, title="Verse 2"), idempotency_key="otioheygen:s").video_id
-    with pytest.raises(RenderTimeoutError) as info:
+    with pytest.raises(RenderTimeout) as info:
         client.wait_for_video(stuck, section_name="Verse 2", deadline_s=7200, stuck_pending_s=1800)
     assert info.value.stuck and "'Verse 2'" in str(info.value) and "still pending" in str(info.value)
     assert 1800 <= info.value.waited_s < 1900
     slow = client.create_video(body(ids, title="Outro"), idempotency_key="otioheygen:slow").video_id
-    with pytest.raises(RenderTimeoutError) as late:
+    with pytest.raises(RenderTimeout) as late:
         client.wait_for_video(slow, section_name="Outro", deadline_s=3600, stuck_pending_s=3000)
     assert not late.value.stuck and "'Outro'" in str(late.value) and "(last status: waiting)" in str(late.value)
     assert late.value.waited_s == pytest.approx(3600.0)

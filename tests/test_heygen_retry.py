@@ -15,10 +15,10 @@ from otio_heygen.backends.heygen.retry import (
     MAX_RETRY_DELAY,
     max_retries_for,
     parse_retry_after,
-    poll_delay,
     retry_delay,
     should_retry,
 )
+from otio_heygen.run.limits import poll_delay
 from tests.heygen_fake import http_date
 
 NOW = 1_795_000_000.0

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from otio_heygen.backends.heygen.backend import idempotency_key_for
 from otio_heygen.backends.heygen.errors import RateLimitError
 from otio_heygen.planning.types import RemoteStatus
+from otio_heygen.run.contract import idempotency_key_for
 from otio_heygen.run.journal import MIGRATIONS, Journal, apply_migrations
 from otio_heygen.run.runner import AdaptiveLimiter, RunOptions, build_request, plan_regenerations
 from tests.heygen_fake import FakeHeyGen

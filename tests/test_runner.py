@@ -17,14 +17,8 @@ from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
-from otio_heygen.backends.heygen.errors import (
-    APIConnectionError,
-    AuthenticationError,
-    InsufficientCreditError,
-    RateLimitError,
-)
 from otio_heygen.planning.types import ClipResult, Job, RemoteStatus, RenderRequest, SectionSettings
-from otio_heygen.run.contract import AssetKind, Backend
+from otio_heygen.run.contract import AssetKind, Backend, OutOfCredit, RateLimited, TransportError, Unauthorized
 from otio_heygen.sections.model import Section
 from tests.heygen_fake import write_test_png, write_test_wav
 
@@ -120,12 +114,12 @@ class DiskBackend:
             if idempotency_key in self.by_key:
                 return self.by_key[idempotency_key]
             if self.bad_key:
-                raise AuthenticationError("HeyGen rejected the API key - check HEYGEN_API_KEY", status_code=401)
+                raise Unauthorized("HeyGen rejected the API key - check HEYGEN_API_KEY")
             if self.credit_creates is not None and self.creates >= self.credit_creates:
-                raise InsufficientCreditError("Out of HeyGen credit - top up; finished clips are kept", status_code=402)
+                raise OutOfCredit("Out of HeyGen credit - top up; finished clips are kept")
             if self.cap is not None and len(self.active) >= self.cap:
                 self.rate_limited += 1
-                raise RateLimitError("HeyGen rate limit", retry_after=self.retry_after, status_code=429)
+                raise RateLimited("HeyGen rate limit", retry_after=self.retry_after)
             self.creates += 1
             number = self.creates
             video_id = f"v{number:03d}"
@@ -143,7 +137,7 @@ class DiskBackend:
             self.status_calls += 1
             if self.status_errors > 0:
                 self.status_errors -= 1
-                raise APIConnectionError("HeyGen could not be reached (connection refused)")
+                raise TransportError("HeyGen could not be reached (connection refused)")
             video = self.videos[video_id]
             if video.title in self.stuck_titles:
                 return RemoteStatus(state="rendering", raw_status="pending")
@@ -228,9 +222,9 @@ import signal  # noqa: E402
 
 import pytest  # noqa: E402
 
-from otio_heygen.backends.heygen.backend import idempotency_key_for  # noqa: E402
+from otio_heygen.backends.preview import PreviewBackend  # noqa: E402
 from otio_heygen.errors import BudgetExceededError, InterruptedRunError, OutputPathError  # noqa: E402
-from otio_heygen.run.contract import PreviewBackend  # noqa: E402
+from otio_heygen.run.contract import idempotency_key_for  # noqa: E402
 from otio_heygen.run.journal import JobRecord, Journal  # noqa: E402
 from otio_heygen.run.runner import (  # noqa: E402
     AdaptiveLimiter,

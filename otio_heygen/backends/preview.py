@@ -17,10 +17,11 @@ import numpy as np
 from otio_heygen.errors import MediaError
 from otio_heygen.fsutil import create_temp_beside
 from otio_heygen.media.photo import load_photo_rgb
-from otio_heygen.planning.types import RenderRequest
+from otio_heygen.planning.types import RemoteStatus, RenderRequest
 from otio_heygen.read.rates import exact_rate as rate_fraction
+from otio_heygen.run.contract import AssetKind
 
-__all__ = ["draw_text", "rate_fraction", "render_preview"]
+__all__ = ["PreviewBackend", "draw_text", "rate_fraction", "render_preview"]
 
 # 5x7 bitmap font, one string of 7 rows of 5 pixels per glyph.
 _FONT_ROWS = {
@@ -182,3 +183,26 @@ def _encode_audio(
             out.mux(packet)
     for packet in stream.encode(None):
         out.mux(packet)
+
+
+class PreviewBackend:
+    """Offline backend: renders a preview MP4 locally (see ``render_preview``)."""
+
+    name = "preview"
+    price_per_second = 0.0
+
+    def __init__(self, width: int = 640, height: int = 360) -> None:
+        self.width = width
+        self.height = height
+
+    def upload(self, path: Path, kind: AssetKind) -> str:
+        return f"local:{kind}:{path.name}"
+
+    def create(self, request: RenderRequest, image_asset: str, audio_asset: str, idempotency_key: str) -> str:
+        return f"preview_{idempotency_key[:32]}"
+
+    def status(self, video_id: str) -> RemoteStatus:
+        return RemoteStatus(state="completed", raw_status="completed")
+
+    def download(self, video_id: str, request: RenderRequest, dest: Path) -> None:
+        render_preview(request, dest, width=self.width, height=self.height)

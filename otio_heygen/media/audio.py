@@ -26,8 +26,8 @@ import av
 import numpy as np
 import opentimelineio as otio
 
-from otio_heygen.backends.heygen.assets import MAX_UPLOAD_BYTES
 from otio_heygen.errors import MediaError
+from otio_heygen.media.files import MAX_UPLOAD_BYTES
 from otio_heygen.read.rates import exact_rate
 from otio_heygen.read.timeline import timeline_rate
 

@@ -12,8 +12,8 @@ from pathlib import Path
 import av
 import numpy as np
 
-from otio_heygen.backends.heygen.assets import IMAGE_MIMES, MAX_UPLOAD_BYTES, file_sha256, sniff_mime
 from otio_heygen.errors import PhotoError
+from otio_heygen.media.files import IMAGE_MIMES, MAX_UPLOAD_BYTES, file_sha256, sniff_mime
 
 __all__ = [
     "MAX_DECODE_SIDE",

@@ -1,11 +1,27 @@
-"""Render backends: the interface the runner drives, and the offline ``preview`` backend.
+"""The backend contract: what the run layer drives, and the errors a backend may raise.
 
 A backend renders in four steps so the runner can journal between them:
 ``upload`` (returns an asset id), ``create`` (returns a video id; given an
-Idempotency-Key), ``status`` (poll) and ``download`` (to a destination path).
-``heygen`` talks to HeyGen v3 (``otio_heygen.backends.heygen.backend``); ``preview`` draws the
-photo and the section name into a real H.264+AAC MP4 carrying the section audio, with no
-key and no network, so the whole round trip can be tried before spending money.
+Idempotency-Key that the run layer makes and owns), ``status`` (poll) and ``download``
+(to a destination path). ``heygen`` talks to HeyGen v3 (``otio_heygen.backends.heygen``);
+``preview`` draws the photo and the section name into a real H.264+AAC MP4 carrying the
+section audio, with no key and no network, so the whole round trip can be tried before
+spending money.
+
+The run layer speaks its own small error vocabulary, and every backend maps its service's
+errors onto it (by raising these classes or subclasses of them), so the runner never needs
+to know which service it drives::
+
+    BackendError                 root (an ``ApiError``: exit code 1)
+    ├── RateLimited              too many requests or renders: wait ``retry_after`` s, try again
+    ├── Refused                  the request was refused outright: nothing was created
+    │   ├── Unauthorized         the key is wrong: stop everything
+    │   ├── OutOfCredit          no money left: stop creating, finish what is paid for
+    │   └── NotFound             the service does not know that id (any more)
+    ├── RemoteFailed             the render finished as failed (not billed)
+    ├── RenderTimeout            the render passed its deadline or stayed pending too long
+    └── TransportError           network or server trouble: the request may or may not have
+                                 arrived (a create is only ever resent with its key)
 """
 
 from __future__ import annotations
@@ -13,11 +29,112 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal, Protocol
 
+from otio_heygen.errors import ApiError
 from otio_heygen.planning.types import RemoteStatus, RenderRequest
 
-__all__ = ["AssetKind", "Backend", "PreviewBackend"]
+__all__ = [
+    "AssetKind",
+    "Backend",
+    "BackendError",
+    "NotFound",
+    "OutOfCredit",
+    "RateLimited",
+    "Refused",
+    "RemoteFailed",
+    "RenderTimeout",
+    "TransportError",
+    "Unauthorized",
+    "idempotency_key_for",
+]
 
 AssetKind = Literal["image", "audio"]
+
+
+class BackendError(ApiError):
+    """A render service's failure, in the run layer's words."""
+
+
+class RateLimited(BackendError):
+    """Too many requests or renders at once; ``retry_after`` seconds when the service said."""
+
+    retry_after: float | None = None
+
+    def __init__(self, message: str, *, retry_after: float | None = None, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.retry_after = retry_after
+
+
+class Refused(BackendError):
+    """The service refused the request outright: nothing was created or billed by it."""
+
+
+class Unauthorized(Refused):
+    """The key is wrong or missing: every later request would fail too."""
+
+
+class OutOfCredit(Refused):
+    """The account has no money left: no new render can start."""
+
+
+class NotFound(Refused):
+    """The service does not know that id (any more)."""
+
+
+class TransportError(BackendError):
+    """Network or server trouble: the request may or may not have reached the service."""
+
+
+class RemoteFailed(BackendError):
+    """The service finished the render as ``failed`` (failed renders are not billed)."""
+
+    def __init__(
+        self,
+        section: str,
+        video_id: str,
+        failure_code: str | None,
+        failure_message: str | None,
+        *,
+        service: str = "HeyGen",
+    ) -> None:
+        what = failure_message or "no reason given"
+        code = f" ({failure_code})" if failure_code else ""
+        super().__init__(
+            f"{service} could not render section '{section}' (video {video_id}): {what}{code}",
+            hint="check the photo shows one clear front-facing face, then run again",
+        )
+        self.section = section
+        self.video_id = video_id
+        self.failure_code = failure_code
+        self.failure_message = failure_message
+
+
+class RenderTimeout(BackendError):
+    """A render passed its deadline, or stayed ``pending`` too long."""
+
+    def __init__(self, section: str, video_id: str, *, waited_s: float, last_status: str, stuck: bool) -> None:
+        waited = f"{waited_s / 60.0:.0f} min" if waited_s >= 120 else f"{waited_s:.0f} s"
+        if stuck:
+            text = f"Section '{section}' (video {video_id}) is still pending after {waited}"
+        else:
+            text = f"Section '{section}' (video {video_id}) did not finish within {waited} (last status: {last_status})"
+        super().__init__(text, hint="run the same command again later to pick it up; nothing is billed twice")
+        self.section = section
+        self.video_id = video_id
+        self.waited_s = waited_s
+        self.last_status = last_status
+        self.stuck = stuck
+
+
+def idempotency_key_for(job_key: str, attempt: int = 1) -> str:
+    """The Idempotency-Key for a job's ``attempt``-th create (stable across runs and retries).
+
+    The run layer owns these keys (it journals them before a create is sent); backends only
+    pass them on. The whole job key is kept (up to 200 characters of ``[A-Za-z0-9_:.-]``): two
+    jobs must never share a key, or the service would replay one job's video for the other.
+    Changing this format would make every rerun pay again: the tests pin it.
+    """
+    safe = "".join(ch for ch in job_key if (ch.isascii() and ch.isalnum()) or ch in "_:.-")[:200] or "job"
+    return f"otioheygen:{safe}" if attempt <= 1 else f"otioheygen:{safe}:a{attempt}"
 
 
 class Backend(Protocol):
@@ -42,28 +159,3 @@ class Backend(Protocol):
     def download(self, video_id: str, request: RenderRequest, dest: Path) -> None:
         """Write the finished video to ``dest`` (atomically: temp file then rename)."""
         ...
-
-
-class PreviewBackend:
-    """Offline backend: renders a preview MP4 locally (see ``otio_heygen.backends.preview``)."""
-
-    name = "preview"
-    price_per_second = 0.0
-
-    def __init__(self, width: int = 640, height: int = 360) -> None:
-        self.width = width
-        self.height = height
-
-    def upload(self, path: Path, kind: AssetKind) -> str:
-        return f"local:{kind}:{path.name}"
-
-    def create(self, request: RenderRequest, image_asset: str, audio_asset: str, idempotency_key: str) -> str:
-        return f"preview_{idempotency_key[:32]}"
-
-    def status(self, video_id: str) -> RemoteStatus:
-        return RemoteStatus(state="completed", raw_status="completed")
-
-    def download(self, video_id: str, request: RenderRequest, dest: Path) -> None:
-        from otio_heygen.backends.preview import render_preview
-
-        render_preview(request, dest, width=self.width, height=self.height)

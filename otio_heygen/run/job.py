@@ -16,21 +16,23 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from otio_heygen.backends.heygen.backend import idempotency_key_for
-from otio_heygen.backends.heygen.errors import (
-    APIStatusError,
-    AuthenticationError,
-    InsufficientCreditError,
-    NotFoundError,
-    RateLimitError,
-    RenderFailedRemoteError,
-    RenderTimeoutError,
-)
-from otio_heygen.errors import ApiError, OtioHeygenError, PhotoError
+from otio_heygen.errors import OtioHeygenError, PhotoError
 from otio_heygen.planning.types import ClipResult, Job, RenderRequest
-from otio_heygen.run.contract import AssetKind, Backend
+from otio_heygen.run.contract import (
+    AssetKind,
+    Backend,
+    BackendError,
+    NotFound,
+    OutOfCredit,
+    RateLimited,
+    Refused,
+    RemoteFailed,
+    RenderTimeout,
+    Unauthorized,
+    idempotency_key_for,
+)
 from otio_heygen.run.journal import ACTIVE_STATES, JobRecord, Journal, job_seconds
-from otio_heygen.run.limits import AdaptiveLimiter, BudgetGuard, Event, Stop
+from otio_heygen.run.limits import AdaptiveLimiter, BudgetGuard, Event, Stop, poll_delay
 
 __all__ = ["Cancelled", "JobStep", "RunOptions", "build_request", "describe_error", "ident", "poll_schedule"]
 
@@ -42,7 +44,7 @@ class RunOptions:
     poll_deadline_s: float = 3 * 3600
     stuck_pending_s: float = 45 * 60
     poll_interval_s: float | None = None
-    """None: the ``heygen.retry.poll_delay`` schedule; tests and CI set small values."""
+    """None: the ``run.limits.poll_delay`` schedule; tests and CI set small values."""
     recover_after: int = 2
     """Successful creates needed after a 429 before one more concurrent render is allowed."""
 
@@ -72,8 +74,6 @@ def poll_schedule(options: RunOptions) -> Callable[[float], float]:
     if options.poll_interval_s is not None:
         interval = options.poll_interval_s
         return lambda _elapsed: interval
-    from otio_heygen.backends.heygen.retry import poll_delay
-
     return poll_delay
 
 
@@ -233,11 +233,11 @@ class JobStep:
                 try:
                     asset = self.backend.upload(path, kind)
                     break
-                except RateLimitError as exc:
+                except RateLimited as exc:
                     if attempt == 3:
                         raise
                     self.pause(exc.retry_after if exc.retry_after is not None else 2.0 * 2**attempt)
-                except AuthenticationError as exc:
+                except Unauthorized as exc:
                     self._stop_creating(exc)
                     raise
             self._assets[cache_key] = asset
@@ -281,13 +281,13 @@ class JobStep:
             self._state(job, "creating")
             try:
                 video_id = self.backend.create(request, image_asset, audio_asset, key)
-            except RateLimitError as exc:
+            except RateLimited as exc:
                 self.budget.refund(cost)
                 self.limiter.rate_limited(exc.retry_after)
                 if not self.limiter.requeue():
                     raise Cancelled from None
                 continue
-            except (AuthenticationError, InsufficientCreditError) as exc:
+            except (Unauthorized, OutOfCredit) as exc:
                 self.budget.refund(cost)
                 self._stop_creating(exc)
                 if key != inherited:
@@ -296,11 +296,12 @@ class JobStep:
                     # the same key gets that render back instead of a second one.
                     self.journal.update(job.key, idempotency_key=None)
                 raise
-            except APIStatusError as exc:
-                if 400 <= exc.status_code < 500 and exc.status_code not in (408, 409):
-                    self.budget.refund(cost)  # refused outright: nothing was created
-                    self.journal.update(job.key, idempotency_key=None)
-                raise  # otherwise the key stays: a rerun re-sends it and cannot bill twice
+            except Refused:
+                self.budget.refund(cost)  # refused outright: nothing was created
+                self.journal.update(job.key, idempotency_key=None)
+                raise
+            # any other failure (transport, server error): the key stays, a rerun re-sends it
+            # and cannot bill twice
             self.journal.set_state(job.key, "rendering", video_id=video_id, billed=1 if cost > 0 else 0)
             with self._lock:
                 self.created += 1
@@ -331,24 +332,24 @@ class JobStep:
             try:
                 status = self.backend.status(video_id)
                 failing_since = None
-            except RateLimitError as exc:
+            except RateLimited as exc:
                 waited = self.clock() - t0
                 if waited > self.options.poll_deadline_s:  # a 429 storm does not outlast the deadline
-                    raise RenderTimeoutError(
+                    raise RenderTimeout(
                         job.title, video_id, waited_s=waited, last_status=last_raw or "rate limited", stuck=False
                     ) from exc
                 self.pause(exc.retry_after if exc.retry_after is not None else self.poll_delay(0))
                 continue
-            except RenderFailedRemoteError as exc:
+            except RemoteFailed as exc:
                 self._remote_failed(job, record)
                 raise _JobFailed(exc.one_line()) from exc
-            except NotFoundError as exc:
+            except NotFound as exc:
                 self.journal.update(job.key, video_id=None, idempotency_key=None, billed=0)
                 raise _JobFailed(f"HeyGen no longer knows video {video_id} - run again to render it anew") from exc
-            except AuthenticationError as exc:
+            except Unauthorized as exc:
                 self._stop_creating(exc)
                 raise
-            except (ApiError, OSError):
+            except (BackendError, OSError):
                 now = self.clock()
                 failing_since = now if failing_since is None else failing_since
                 if now - failing_since > STATUS_OUTAGE_S:
@@ -364,7 +365,9 @@ class JobStep:
                 return
             if status.state == "failed":
                 self._remote_failed(job, record)
-                raise RenderFailedRemoteError(job.title, video_id, status.failure_code, status.failure_message)
+                raise RemoteFailed(
+                    job.title, video_id, status.failure_code, status.failure_message, service=_service(self.backend)
+                )
             pending_since = (
                 (pending_since if pending_since is not None else now)
                 if (status.raw_status.lower() in _PENDING_STATUSES)
@@ -372,7 +375,7 @@ class JobStep:
             )
             stuck = pending_since is not None and now - pending_since > self.options.stuck_pending_s
             if stuck or now - t0 > self.options.poll_deadline_s:
-                raise RenderTimeoutError(
+                raise RenderTimeout(
                     job.title, video_id, waited_s=now - t0, last_status=status.raw_status, stuck=stuck
                 )
             self.pause(self.poll_delay(now - t0))
@@ -421,6 +424,11 @@ class JobStep:
         )
         self._state(job, "done", video_id=video_id)
         return result
+
+
+def _service(backend: Backend) -> str:
+    """The service's name for messages ("HeyGen" for ``heygen``)."""
+    return str(getattr(backend, "display_name", backend.name))
 
 
 def ident(job: Job) -> dict[str, Any]:

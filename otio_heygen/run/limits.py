@@ -13,7 +13,24 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 
-__all__ = ["AdaptiveLimiter", "BudgetGuard", "Event", "Stop"]
+__all__ = ["AdaptiveLimiter", "BudgetGuard", "Event", "Stop", "poll_delay"]
+
+POLL_SCHEDULE: tuple[tuple[float, float], ...] = (
+    (60.0, 5.0),
+    (300.0, 10.0),
+    (900.0, 20.0),
+)
+"""``(elapsed below, poll every)``; afterwards ``POLL_MAX_DELAY``."""
+POLL_MAX_DELAY = 30.0
+
+
+def poll_delay(elapsed_s: float) -> float:
+    """Seconds between two status polls, growing as the render takes longer."""
+    for below, every in POLL_SCHEDULE:
+        if elapsed_s < below:
+            return every
+    return POLL_MAX_DELAY
+
 
 Event = dict[str, object]
 """A progress event: ``{"event": "state", "section": ..., "take": ..., "state": ..., "elapsed": ...}``."""

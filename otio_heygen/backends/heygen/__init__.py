@@ -10,7 +10,6 @@ from __future__ import annotations
 from otio_heygen.backends.heygen.backend import (
     DEFAULT_PRICE_PER_SECOND,
     HeyGenBackend,
-    idempotency_key_for,
     make_heygen_backend,
 )
 from otio_heygen.backends.heygen.client import HeyGenClient, VideoProbe, probe_video
@@ -23,7 +22,6 @@ __all__ = [
     "HeyGenClient",
     "VideoProbe",
     "build_http_client",
-    "idempotency_key_for",
     "make_heygen_backend",
     "probe_video",
 ]

@@ -1,4 +1,4 @@
-"""Uploadable files: type sniffing, hashing, and the cross-run cache of uploaded asset ids.
+"""The cross-run cache of uploaded asset ids (file sniffing and hashing live in ``media.files``).
 
 The cache is a small SQLite file (default in the platformdirs user cache dir) keyed by
 (API base URL, account fingerprint, file sha256). The fingerprint is a truncated sha256 of
@@ -16,44 +16,7 @@ from pathlib import Path
 
 import platformdirs
 
-__all__ = [
-    "AUDIO_MIMES",
-    "IMAGE_MIMES",
-    "MAX_UPLOAD_BYTES",
-    "AssetCache",
-    "account_fingerprint",
-    "default_cache_path",
-    "file_sha256",
-    "sniff_mime",
-]
-
-MAX_UPLOAD_BYTES = 32 * 1024 * 1024
-IMAGE_MIMES = frozenset({"image/png", "image/jpeg"})
-AUDIO_MIMES = frozenset({"audio/wav", "audio/mpeg"})
-
-
-def sniff_mime(head: bytes) -> str | None:
-    """MIME type from a file's first bytes (png, jpeg, wav, mp3), else ``None``."""
-    if head.startswith(b"\x89PNG\r\n\x1a\n"):
-        return "image/png"
-    if head.startswith(b"\xff\xd8\xff"):
-        return "image/jpeg"
-    if head[:4] == b"RIFF" and head[8:12] == b"WAVE":
-        return "audio/wav"
-    if head.startswith(b"ID3"):
-        return "audio/mpeg"
-    if len(head) >= 2 and head[0] == 0xFF and (head[1] & 0xE0) == 0xE0 and (head[1] & 0x06) != 0:
-        return "audio/mpeg"  # MPEG audio frame sync with a layer set
-    return None
-
-
-def file_sha256(path: Path, chunk: int = 1 << 20) -> str:
-    """sha256 of a file's bytes, read in ``chunk``-sized blocks."""
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(chunk), b""):
-            digest.update(block)
-    return digest.hexdigest()
+__all__ = ["AssetCache", "account_fingerprint", "default_cache_path"]
 
 
 def account_fingerprint(api_key: str) -> str:

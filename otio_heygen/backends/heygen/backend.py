@@ -14,19 +14,19 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from otio_heygen.backends.heygen.assets import AssetCache, account_fingerprint, file_sha256
+from otio_heygen.backends.heygen.assets import AssetCache, account_fingerprint
 from otio_heygen.backends.heygen.client import HeyGenClient, VideoProbe, check_idempotency_key
 from otio_heygen.backends.heygen.errors import BadRequestError, NotFoundError
 from otio_heygen.backends.heygen.http import build_http_client
 from otio_heygen.backends.heygen.models import AccountInfo, CreateVideoRequest, ImageAssetRef, VideoData
 from otio_heygen.errors import MediaError, PhotoError
+from otio_heygen.media.files import file_sha256
 from otio_heygen.planning.types import RemoteStatus, RenderRequest
 from otio_heygen.run.contract import AssetKind
 
 __all__ = [
     "DEFAULT_PRICE_PER_SECOND",
     "HeyGenBackend",
-    "idempotency_key_for",
     "make_heygen_backend",
     "to_remote_status",
 ]
@@ -35,17 +35,6 @@ log = logging.getLogger(__name__)
 
 DEFAULT_PRICE_PER_SECOND = 0.10
 """USD per second of output; HeyGen's pages disagree (0.05-0.10), so this is an estimate."""
-
-
-def idempotency_key_for(job_key: str, attempt: int = 1) -> str:
-    """A valid Idempotency-Key derived from a job key (stable across runs and retries).
-
-    The whole key is kept (up to 200 characters): two jobs must never share an Idempotency-Key,
-    or HeyGen would replay one job's video for the other.
-    """
-    safe = "".join(ch for ch in job_key if (ch.isascii() and ch.isalnum()) or ch in "_:.-")[:200] or "job"
-    key = f"otioheygen:{safe}" if attempt <= 1 else f"otioheygen:{safe}:a{attempt}"
-    return check_idempotency_key(key)
 
 
 def to_remote_status(video: VideoData) -> RemoteStatus:
@@ -73,6 +62,7 @@ class HeyGenBackend:
     """Renders through HeyGen v3 (see ``otio_heygen.run.contract.Backend``)."""
 
     name = "heygen"
+    display_name = "HeyGen"
 
     def __init__(
         self,

@@ -24,13 +24,10 @@ from urllib.parse import quote
 import httpx
 from pydantic import BaseModel, ValidationError
 
-from otio_heygen.backends.heygen.assets import AUDIO_MIMES, IMAGE_MIMES, MAX_UPLOAD_BYTES, sniff_mime
 from otio_heygen.backends.heygen.errors import (
     APIConnectionError,
     InvalidVideoError,
     PermissionDeniedError,
-    RenderFailedRemoteError,
-    RenderTimeoutError,
     error_from_response,
 )
 from otio_heygen.backends.heygen.http import API_KEY_HEADER, CREATE_TIMEOUT, DOWNLOAD_TIMEOUT
@@ -47,12 +44,14 @@ from otio_heygen.backends.heygen.retry import (
     is_retryable_status,
     max_retries_for,
     parse_retry_after,
-    poll_delay,
     retry_delay,
     should_retry,
 )
 from otio_heygen.errors import ApiError, MediaError, PhotoError
 from otio_heygen.fsutil import create_temp_beside
+from otio_heygen.media.files import AUDIO_MIMES, IMAGE_MIMES, MAX_UPLOAD_BYTES, sniff_mime
+from otio_heygen.run.contract import BackendError, RemoteFailed, RenderTimeout, TransportError
+from otio_heygen.run.limits import poll_delay
 
 __all__ = [
     "ASSETS_PATH",
@@ -222,7 +221,7 @@ class HeyGenClient:
             data = body.get("data", body) if isinstance(body, dict) else body
             return model.model_validate(data)
         except (ValueError, ValidationError) as exc:
-            raise ApiError(
+            raise TransportError(
                 f"HeyGen sent an answer otio-heygen does not understand while {what}",
                 hint="the API may have changed; update otio-heygen",
             ) from exc
@@ -305,17 +304,17 @@ class HeyGenClient:
             if video.status == "completed":
                 return video
             if video.status == "failed":
-                raise RenderFailedRemoteError(section_name, video_id, video.failure_code, video.failure_message)
+                raise RemoteFailed(section_name, video_id, video.failure_code, video.failure_message)
             if video.status == "pending":
                 pending_since = now if pending_since is None else pending_since
                 if stuck_pending_s is not None and now - pending_since >= stuck_pending_s:
-                    raise RenderTimeoutError(
+                    raise RenderTimeout(
                         section_name, video_id, waited_s=now - pending_since, last_status="pending", stuck=True
                     )
             else:
                 pending_since = None
             if elapsed >= deadline_s:
-                raise RenderTimeoutError(
+                raise RenderTimeout(
                     section_name, video_id, waited_s=elapsed, last_status=video.status, stuck=False
                 )
             sleep(max(0.0, min(poll_delay(elapsed), deadline_s - elapsed)))
@@ -343,7 +342,7 @@ class HeyGenClient:
         current = video or self.get_video(video_id)
         while True:
             if current.status != "completed" or not current.video_url:
-                raise ApiError(
+                raise BackendError(
                     f"Video {video_id} is not ready to download (status: {current.status})",
                     hint="run the same command again to wait for it",
                 )

@@ -1,25 +1,26 @@
 """HeyGen-specific errors: one class per meaningful HTTP status, and the one mapping function.
 
-Every class here is an ``otio_heygen.errors.ApiError`` (exit code 1). None of them keeps a
-response or request object (those carry the ``X-Api-Key`` header): only status, code,
-message, param and retry hints, so ``repr``/``str`` can never leak the key.
+Every class here is an ``otio_heygen.errors.ApiError`` (exit code 1) and, where the run layer
+must react to it, also one of the neutral errors of ``otio_heygen.run.contract`` (in brackets):
+that is how this backend speaks the run layer's vocabulary. None of them keeps a response or
+request object (those carry the ``X-Api-Key`` header): only status, code, message, param and
+retry hints, so ``repr``/``str`` can never leak the key.
 
 Tree::
 
     ApiError
-    ├── APIConnectionError          network failure / timeout (no HTTP status)
+    ├── APIConnectionError          network failure / timeout, no HTTP status  [TransportError]
     ├── APIStatusError              any non-2xx answer
-    │   ├── BadRequestError         400 (shows ``message`` and ``param``)
-    │   ├── AuthenticationError     401 (stop everything)
-    │   ├── InsufficientCreditError 402 (stop creating, keep finished clips)
-    │   ├── PermissionDeniedError   403
-    │   ├── NotFoundError           404
-    │   ├── ConflictError           409 (``RequestInProgressError`` for ``request_in_progress``)
-    │   ├── PayloadTooLargeError    413
-    │   ├── RateLimitError          429 (``retry_after`` seconds when the server said)
-    │   └── InternalServerError     5xx
-    ├── RenderFailedRemoteError     the render finished as ``failed`` (failure_code/message)
-    ├── RenderTimeoutError          deadline passed or stuck ``pending`` (names the section)
+    │   ├── BadRequestError         400 (shows ``message`` and ``param``)      [Refused]
+    │   ├── AuthenticationError     401 (stop everything)                      [Unauthorized]
+    │   ├── InsufficientCreditError 402 (stop creating, keep finished clips)   [OutOfCredit]
+    │   ├── PermissionDeniedError   403                                        [Refused]
+    │   ├── NotFoundError           404                                        [NotFound]
+    │   ├── ConflictError           409 (``RequestInProgressError``)           [TransportError]
+    │   ├── PayloadTooLargeError    413                                        [Refused]
+    │   ├── ClientStatusError       any other 4xx                              [Refused]
+    │   ├── RateLimitError          429 (``retry_after`` when the server said) [RateLimited]
+    │   └── InternalServerError     5xx, 408                                   [TransportError]
     └── InvalidVideoError           the downloaded file is not a playable video
 """
 
@@ -30,12 +31,14 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from otio_heygen.errors import ApiError
+from otio_heygen.run.contract import NotFound, OutOfCredit, RateLimited, Refused, TransportError, Unauthorized
 
 __all__ = [
     "APIConnectionError",
     "APIStatusError",
     "AuthenticationError",
     "BadRequestError",
+    "ClientStatusError",
     "ConflictError",
     "InsufficientCreditError",
     "InternalServerError",
@@ -44,9 +47,6 @@ __all__ = [
     "PayloadTooLargeError",
     "PermissionDeniedError",
     "RateLimitError",
-    "RenderFailedRemoteError",
-    "RenderTimeoutError",
-    "RequestInProgress",
     "RequestInProgressError",
     "error_from_response",
     "redact",
@@ -61,7 +61,7 @@ def redact(text: str, secrets: Iterable[str]) -> str:
     return text
 
 
-class APIConnectionError(ApiError):
+class APIConnectionError(TransportError):
     """HeyGen could not be reached (connection refused, dropped, timed out)."""
 
 
@@ -91,27 +91,27 @@ class APIStatusError(ApiError):
         return f"{type(self).__name__}(status={self.status_code}, code={self.code!r}, message={self.message!r})"
 
 
-class BadRequestError(APIStatusError):
+class BadRequestError(APIStatusError, Refused):
     status_code = 400
 
 
-class AuthenticationError(APIStatusError):
+class AuthenticationError(APIStatusError, Unauthorized):
     status_code = 401
 
 
-class InsufficientCreditError(APIStatusError):
+class InsufficientCreditError(APIStatusError, OutOfCredit):
     status_code = 402
 
 
-class PermissionDeniedError(APIStatusError):
+class PermissionDeniedError(APIStatusError, Refused):
     status_code = 403
 
 
-class NotFoundError(APIStatusError):
+class NotFoundError(APIStatusError, NotFound):
     status_code = 404
 
 
-class ConflictError(APIStatusError):
+class ConflictError(APIStatusError, TransportError):
     status_code = 409
 
 
@@ -119,56 +119,25 @@ class RequestInProgressError(ConflictError):
     """409 ``request_in_progress``: the first request with this Idempotency-Key is still running."""
 
 
-RequestInProgress = RequestInProgressError
 
-
-class PayloadTooLargeError(APIStatusError):
+class PayloadTooLargeError(APIStatusError, Refused):
     status_code = 413
 
 
-class RateLimitError(APIStatusError):
+class RateLimitError(APIStatusError, RateLimited):
     status_code = 429
 
     def __init__(self, message: str, *, retry_after: float | None = None, **kwargs: Any) -> None:
-        super().__init__(message, **kwargs)
+        APIStatusError.__init__(self, message, **kwargs)
         self.retry_after = retry_after
 
 
-class InternalServerError(APIStatusError):
+class InternalServerError(APIStatusError, TransportError):
     status_code = 500
 
 
-class RenderFailedRemoteError(ApiError):
-    """HeyGen finished the render as ``failed`` (not billed)."""
-
-    def __init__(self, section: str, video_id: str, failure_code: str | None, failure_message: str | None) -> None:
-        what = failure_message or "no reason given"
-        code = f" ({failure_code})" if failure_code else ""
-        super().__init__(
-            f"HeyGen could not render section '{section}' (video {video_id}): {what}{code}",
-            hint="check the photo shows one clear front-facing face, then run again",
-        )
-        self.section = section
-        self.video_id = video_id
-        self.failure_code = failure_code
-        self.failure_message = failure_message
-
-
-class RenderTimeoutError(ApiError):
-    """A render passed its deadline, or stayed ``pending`` too long."""
-
-    def __init__(self, section: str, video_id: str, *, waited_s: float, last_status: str, stuck: bool) -> None:
-        waited = f"{waited_s / 60.0:.0f} min" if waited_s >= 120 else f"{waited_s:.0f} s"
-        if stuck:
-            text = f"Section '{section}' (video {video_id}) is still pending at HeyGen after {waited}"
-        else:
-            text = f"Section '{section}' (video {video_id}) did not finish within {waited} (last status: {last_status})"
-        super().__init__(text, hint="run the same command again later to pick it up; nothing is billed twice")
-        self.section = section
-        self.video_id = video_id
-        self.waited_s = waited_s
-        self.last_status = last_status
-        self.stuck = stuck
+class ClientStatusError(APIStatusError, Refused):
+    """Any other 4xx: the request was refused as sent."""
 
 
 class InvalidVideoError(ApiError):
@@ -247,5 +216,7 @@ def error_from_response(
         return InternalServerError(
             f"HeyGen had a server error ({status}) while {what}{said}", hint="try again later", **kwargs
         )
-    cls = _BY_STATUS.get(status, APIStatusError)
+    if status == 408:
+        return InternalServerError(f"HeyGen timed out ({status}) while {what}{said}", hint="try again later", **kwargs)
+    cls = _BY_STATUS.get(status, ClientStatusError if 400 <= status < 500 else APIStatusError)
     return cls(f"HeyGen answered {status} while {what}{said}", **kwargs)

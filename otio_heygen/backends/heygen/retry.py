@@ -22,7 +22,6 @@ __all__ = [
     "is_retryable_status",
     "max_retries_for",
     "parse_retry_after",
-    "poll_delay",
     "retry_delay",
     "should_retry",
 ]
@@ -42,13 +41,6 @@ JITTER = 0.25
 RETRYABLE_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "DELETE", "PUT"})
 
-POLL_SCHEDULE: tuple[tuple[float, float], ...] = (
-    (60.0, 5.0),
-    (300.0, 10.0),
-    (900.0, 20.0),
-)
-"""``(elapsed below, poll every)``; afterwards ``POLL_MAX_DELAY``."""
-POLL_MAX_DELAY = 30.0
 
 
 def is_retryable_status(status: int) -> bool:
@@ -118,11 +110,3 @@ def retry_delay(attempt: int, retry_after_header: str | None, now: float, rng: r
     exponent = max(0, attempt - 1)
     base = min(INITIAL_RETRY_DELAY * (2.0 ** min(exponent, 30)), MAX_RETRY_DELAY)
     return base * (1.0 - JITTER * rng.random())
-
-
-def poll_delay(elapsed_s: float) -> float:
-    """Seconds between two status polls, growing as the render takes longer."""
-    for below, every in POLL_SCHEDULE:
-        if elapsed_s < below:
-            return every
-    return POLL_MAX_DELAY
