@@ -10,7 +10,7 @@ from pathlib import Path
 import click
 
 from otio_heygen.output.choose import ChoiceError, choose_takes, describe, read_choices, to_json
-from otio_heygen.output.review import build_review
+from otio_heygen.review import build_review
 
 __all__ = ["choose", "review"]
 

@@ -15,8 +15,8 @@ import pytest
 from otio_heygen.cli.main import main
 from otio_heygen.media.sync import correlation_curve, curve_peak
 from otio_heygen.media.thumbs import video_stills
-from otio_heygen.output.review import build_review
-from otio_heygen.output.review_plot import decimate, sync_svg
+from otio_heygen.review import build_review
+from otio_heygen.review.plot import decimate, sync_svg
 from tests.review_helpers import NO_KEY_ENV, make_late_take, render_sample
 
 

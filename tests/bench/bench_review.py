@@ -26,8 +26,8 @@ import opentimelineio as otio
 
 from otio_heygen.media.audio import read_audio, write_upload_audio
 from otio_heygen.media.sync import ANALYSIS_RATE
-from otio_heygen.output.review import build_review
 from otio_heygen.pipeline import RenderOptions, render_timeline
+from otio_heygen.review import build_review
 
 RATE = 25.0
 SAMPLE_RATE = 48000

@@ -18,7 +18,7 @@ import opentimelineio as otio
 import pytest
 
 from otio_heygen.output.choose import CHOICES_FORMAT, choose_takes, read_choices
-from otio_heygen.output.review import build_review
+from otio_heygen.review import build_review
 from tests.review_helpers import make_late_take, render_sample
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"

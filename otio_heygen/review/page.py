@@ -3,7 +3,7 @@
 Owns gathering what a reviewer needs for each take (player source, poster and thumbnail strip,
 lip-sync re-measured on the media file with its correlation curve, cost, video id, provenance, which
 take is on the main track) and rendering it with the Jinja2 templates shipped in
-``otio_heygen/output/templates``. The page is plain HTML/CSS/JS with everything inlined except the
+``otio_heygen/review/templates``. The page is plain HTML/CSS/JS with everything inlined except the
 small JPEGs beside it and the clips themselves (relative links into ``<stem>_media``): it opens from
 disk with no server and no network. The folder is built beside the old one and swapped in, so a
 reviewer never sees half a page; stills of unchanged clips are carried over instead of re-made.
@@ -33,9 +33,9 @@ from otio_heygen.media.audio import read_audio
 from otio_heygen.media.sync import ANALYSIS_RATE, MIN_CONFIDENCE, correlation_curve, curve_peak
 from otio_heygen.media.thumbs import photo_thumb, video_stills
 from otio_heygen.output.choose import CHOICES_FORMAT
-from otio_heygen.output.review_plot import decimate, sync_svg
 from otio_heygen.output.takes import OutputTakes, SectionTakes, Take, read_takes
 from otio_heygen.read.timeline import read_timeline
+from otio_heygen.review.plot import decimate, sync_svg
 from otio_heygen.run.journal import journal_path
 
 __all__ = ["CHOICES_FORMAT", "ReviewPage", "build_review", "review_dir_for", "sent_audio_for"]
@@ -247,7 +247,7 @@ def _section_view(section: SectionTakes, data: OutputTakes, stills: _Stills,
 
 def _environment() -> jinja2.Environment:
     return jinja2.Environment(
-        loader=jinja2.PackageLoader("otio_heygen.output", "templates"),
+        loader=jinja2.PackageLoader("otio_heygen.review", "templates"),
         autoescape=jinja2.select_autoescape(["html", "j2"]),
         undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True,
     )
