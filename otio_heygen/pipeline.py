@@ -29,6 +29,7 @@ from otio_heygen.errors import (
 from otio_heygen.media.audio import SongAudio, SongLayout, locate_song, probe_media, write_upload_audio
 from otio_heygen.media.photo import file_digest, inspect_photo
 from otio_heygen.media.sync import MIN_CONFIDENCE, check_clip_sync
+from otio_heygen.output.choose import apply_keepers, keepers_of
 from otio_heygen.output.conform import conform
 from otio_heygen.output.writer import check_output_path, check_schema_versions, media_url, url_style_for, write_timeline
 from otio_heygen.planning.plan import Plan, build_plan, check_regenerate, rekey, resolve_section_settings, select_only
@@ -447,8 +448,10 @@ def render_timeline(
         )
 
     style = url_style_for(output_path)
+    # the takes chosen as keepers in the previous output (`otio-heygen choose`) stay on the main track
+    results = apply_keepers(report.results, keepers_of(output_path), except_sections=options.regenerate)
     conformed = conform(
-        prepared.timeline, report.results, track_name=options.track_name, fix_sync=options.fix_sync,
+        prepared.timeline, results, track_name=options.track_name, fix_sync=options.fix_sync,
         url_for=lambda path: media_url(path, output_path=output_path, relative=options.relative_paths, style=style),
     )
     write_timeline(conformed, output_path, input_path=timeline_path, schema_versions=options.schema_version)

@@ -17,7 +17,7 @@ from otio_heygen.output.choose import CHOICES_FORMAT, ChoiceError, choose_takes
 from otio_heygen.pipeline import RenderOptions, render_timeline
 from tests.conftest import SAMPLES
 from tests.heygen_fake import FAKE_API_KEY, FakeHeyGen
-from tests.review_helpers import render_sample
+from tests.review_helpers import NO_KEY_ENV, render_sample
 
 
 class _FakeTime:
@@ -168,3 +168,19 @@ def test_choose_on_an_otioz_bundle_keeps_every_file_inside(tmp_path: Path) -> No
     urls = {c.media_reference.target_url for c in timeline.find_clips()
             if isinstance(c.media_reference, otio.schema.ExternalReference)}
     assert len(urls) == 13 and all((extracted / u).is_file() for u in urls)  # 12 takes and the song
+
+
+def test_a_new_render_keeps_the_chosen_takes_unless_the_section_is_regenerated(tmp_path: Path) -> None:
+    out = render_sample(tmp_path)
+    choose_takes(out, [("Chorus 1", 2), ("Outro", 2)])
+    timeline = tmp_path / "sample" / "demo_resolve.otio"
+    again = render_timeline(timeline, out, RenderOptions(backend="preview", takes=2), env=NO_KEY_ENV)
+    assert again.rendered == 0
+    takes_on_main = [clip[4] for clip in _generated(otio.adapters.read_from_file(str(out)))["Avatar IV"]]
+    assert takes_on_main == [1, 1, 2, 1, 1, 2]
+
+    render_timeline(timeline, out, RenderOptions(backend="preview", takes=2, regenerate=("Outro",)),
+                    env=NO_KEY_ENV)
+    layout = _generated(otio.adapters.read_from_file(str(out)))
+    assert [clip[4] for clip in layout["Avatar IV"]] == [1, 1, 2, 1, 1, 3]  # the new take of Outro is main
+    assert layout["Avatar IV"][5][0] == "06_Outro_take3.mp4"

@@ -31,7 +31,16 @@ from otio_heygen.planning.types import ClipResult, Job, SectionSettings
 from otio_heygen.read.timeline import read_timeline
 from otio_heygen.sections.model import Section
 
-__all__ = ["CHOICES_FORMAT", "ChoiceError", "Chosen", "choose_takes", "find_section", "read_choices"]
+__all__ = [
+    "CHOICES_FORMAT",
+    "ChoiceError",
+    "Chosen",
+    "apply_keepers",
+    "choose_takes",
+    "find_section",
+    "keepers_of",
+    "read_choices",
+]
 
 CHOICES_FORMAT = "otio-heygen-choices/1"
 
@@ -199,6 +208,38 @@ def choose_takes(output_path: Path, picks: Sequence[tuple[str | int, int]]) -> l
 def _check_output(output_path: Path) -> None:
     if not os.access(output_path, os.W_OK):
         raise OutputPathError(f"{output_path} is not writable", hint="check its permissions")
+
+
+def keepers_of(output_path: Path) -> dict[str, str]:
+    """Section slug -> job key of the clip on the main track of an existing output (empty when there is no
+    readable output with take details), so a new render keeps the keepers chosen in it."""
+    output_path = Path(output_path)
+    if not output_path.is_file() or output_path.suffix.lower() not in (".otio", ".otioz"):
+        return {}
+    try:
+        data = read_takes(read_timeline(output_path), output_path)
+    except (InputError, OSError, ValueError):
+        return {}
+    return {s.slug: str(s.main.provenance.get("job_key")) for s in data.sections if s.main is not None}
+
+
+def apply_keepers(
+    results: Sequence[ClipResult], keepers: Mapping[str, str], *, except_sections: Sequence[str] = ()
+) -> list[ClipResult]:
+    """``results`` with, per section, the clip whose job key ``keepers`` names moved first (the main clip),
+    the others in their order. Sections named in ``except_sections`` (regenerated now) are left alone."""
+    skip = {name.casefold() for name in except_sections}
+    groups: dict[tuple[int, str], list[ClipResult]] = {}
+    for result in results:
+        groups.setdefault((result.job.section.index, result.job.section.slug), []).append(result)
+    out: list[ClipResult] = []
+    for (_, slug), group in groups.items():
+        section = group[0].job.section
+        key = keepers.get(slug)
+        if key and section.name.casefold() not in skip and slug.casefold() not in skip:
+            group = sorted(group, key=lambda r: r.job.key != key)  # stable: the others keep their order
+        out.extend(group)
+    return out
 
 
 def describe(chosen: Sequence[Chosen]) -> list[str]:
