@@ -184,3 +184,16 @@ def test_a_new_render_keeps_the_chosen_takes_unless_the_section_is_regenerated(t
     layout = _generated(otio.adapters.read_from_file(str(out)))
     assert [clip[4] for clip in layout["Avatar IV"]] == [1, 1, 2, 1, 1, 3]  # the new take of Outro is main
     assert layout["Avatar IV"][5][0] == "06_Outro_take3.mp4"
+
+
+def test_a_choice_file_of_another_output_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = render_sample(tmp_path)
+    original = out.read_bytes()
+    other = tmp_path / "other_choices.json"
+    other.write_text(json.dumps({"format": CHOICES_FORMAT, "output": "other.otio", "choices": [
+        {"index": 1, "section": "Intro", "name": "Intro", "take": 2},
+        {"index": 2, "section": "Bridge", "name": "Bridge", "take": 2},
+    ]}))
+    assert main(["choose", str(out), "--from", str(other)]) == 2
+    assert "no section 'Bridge' in the output" in capsys.readouterr().err
+    assert out.read_bytes() == original  # nothing applied, not even the Intro

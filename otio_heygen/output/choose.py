@@ -89,7 +89,8 @@ def find_section(data: OutputTakes, ref: str | int) -> SectionTakes:
 
 
 def read_choices(path: Path) -> list[tuple[str, int]]:
-    """(section number, take) pairs from a choice file exported by the review page."""
+    """(section slug, take) pairs from a choice file exported by the review page (the number when a choice
+    has no slug)."""
     try:
         doc = json.loads(Path(path).read_text(encoding="utf-8"))
     except OSError as exc:
@@ -103,7 +104,7 @@ def read_choices(path: Path) -> list[tuple[str, int]]:
     for item in doc["choices"]:
         if not isinstance(item, Mapping) or not isinstance(item.get("take"), int):
             raise ChoiceError(f"{path}: every choice needs a section and a take number, not {item!r}")
-        ref = item.get("index", item.get("section"))
+        ref = item.get("section", item.get("index"))  # the slug: unique, and wrong for another output
         if ref is None:
             raise ChoiceError(f"{path}: a choice without a section: {item!r}")
         pairs.append((str(ref), int(item["take"])))

@@ -7,6 +7,7 @@ zero is the tolerance (one frame each way); a peak outside it is drawn red.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from html import escape
 
@@ -46,7 +47,8 @@ def sync_svg(
     """An SVG (as text) of the correlation curve with the tolerance band and the measured offset.
 
     Empty ``lags_ms`` gives a plot saying the sync could not be measured."""
-    span = max((abs(x) for x in lags_ms), default=500.0) or 500.0
+    # the window the curve covers, to a round 50 ms (decimation may drop its very first and last lags)
+    span = math.ceil(max((abs(x) for x in lags_ms), default=500.0) / 50.0) * 50.0 or 500.0
     inner_w = WIDTH - 2 * _PAD_X
 
     def x_of(ms: float) -> float:

@@ -172,6 +172,7 @@ def test_marking_keepers_exports_the_expected_choice_file(browser: object, page:
 def test_screenshot_is_saved_as_an_artifact(browser: object, tmp_path: Path) -> None:
     height = browser.execute_script("return document.documentElement.scrollHeight")  # type: ignore[attr-defined]
     browser.set_window_size(1400, min(int(height), 8000))  # type: ignore[attr-defined]
+    browser.execute_script("window.scrollTo(0, 0)")  # type: ignore[attr-defined]
     ARTIFACTS.mkdir(exist_ok=True)
     shot = ARTIFACTS / "review_page.png"
     assert browser.save_screenshot(str(shot))  # type: ignore[attr-defined]
