@@ -11,7 +11,8 @@ import pytest
 
 from otio_heygen.output.conform import GENERATED_KEY, conform, is_generated_track, json_safe, timeline_rate
 from otio_heygen.planning.types import ClipResult, Job, SectionSettings
-from otio_heygen.sections.model import Section, slugify
+from otio_heygen.sections.model import Section
+from tests.support.builders import make_section
 
 RT = otio.opentime.RationalTime
 TR = otio.opentime.TimeRange
@@ -57,10 +58,6 @@ def build_input_timeline(rate: float, *, song_url: str = "file:///media/song.wav
         otio.schema.Marker(name="Chorus 1", marked_range=TR(RT(200, rate), RT(150, rate)), color="YELLOW")
     )
     return tl
-
-
-def make_section(index: int, name: str, start: int, end: int, rate: float, color: str = "") -> Section:
-    return Section(index=index, name=name, slug=slugify(name), start_frame=start, end_frame=end, rate=rate, color=color)
 
 
 def make_result(

@@ -20,22 +20,8 @@ from otio_heygen.errors import MediaError, PhotoError
 from otio_heygen.media.files import file_sha256
 from otio_heygen.planning.types import RenderRequest
 from otio_heygen.run.contract import Backend, idempotency_key_for
-from tests.heygen_fake import FAKE_API_KEY, FakeHeyGen, fake_heygen, write_test_png, write_test_wav
-
-
-class FakeTime:
-    """Injected clock + sleep: sleeping advances the clock, nothing waits for real."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-        self.sleeps: list[float] = []
-
-    def clock(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
+from tests.support.clock import FakeTime
+from tests.support.heygen_fake import FAKE_API_KEY, FakeHeyGen, fake_heygen, write_test_png, write_test_wav
 
 
 @pytest.fixture

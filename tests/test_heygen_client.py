@@ -39,28 +39,15 @@ from otio_heygen.backends.heygen.retry import DEFAULT_MAX_RETRIES, MAX_RETRY_DEL
 from otio_heygen.errors import ApiError, MediaError, PhotoError
 from otio_heygen.media.files import sniff_mime
 from otio_heygen.run.contract import RemoteFailed, RenderTimeout
-from tests.heygen_fake import FAKE_API_KEY, FakeHeyGen, http_date, write_test_png, write_test_wav
+from tests.support.clock import FakeTime
+from tests.support.heygen_fake import FAKE_API_KEY, FakeHeyGen, http_date, write_test_png, write_test_wav
 
 WALL = 1_795_000_000.0  # a fixed "now" for Retry-After dates
 
 
-class FakeTime:
-    def __init__(self) -> None:
-        self.now = 500.0
-        self.sleeps: list[float] = []
-
-    def clock(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        assert seconds >= 0
-        self.sleeps.append(seconds)
-        self.now += seconds
-
-
 @pytest.fixture
 def ft() -> FakeTime:
-    return FakeTime()
+    return FakeTime(500.0)
 
 
 @pytest.fixture

@@ -19,7 +19,7 @@ from otio_heygen.backends.heygen.retry import (
     should_retry,
 )
 from otio_heygen.run.limits import poll_delay
-from tests.heygen_fake import http_date
+from tests.support.heygen_fake import http_date
 
 NOW = 1_795_000_000.0
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from otio_heygen.errors import OutputPathError
-from otio_heygen.planning.types import Job, SectionSettings
+from otio_heygen.planning.types import Job
 from otio_heygen.run.journal import (
     JOURNAL_DIRNAME,
     MIGRATIONS,
@@ -17,25 +17,12 @@ from otio_heygen.run.journal import (
     job_seconds,
     journal_path,
 )
-from otio_heygen.sections.model import Section
+from tests.support.builders import make_job, make_section
 
 
-def make_job(index: int = 1, name: str = "Chorus 1", take: int = 1, seconds: int = 4) -> Job:
-    section = Section(
-        index=index,
-        name=name,
-        slug=name.replace(" ", "_"),
-        start_frame=index * 100,
-        end_frame=index * 100 + seconds * 25,
-        rate=25.0,
-    )
-    return Job(
-        section=section,
-        take=take,
-        settings=SectionSettings(image=Path("face.png")),
-        handles_frames=0,
-        key=f"key{index:02d}t{take}" + "0" * 50,
-    )
+def job_at(index: int = 1, name: str = "Chorus 1", take: int = 1, seconds: int = 4) -> Job:
+    section = make_section(index, name, index * 100, index * 100 + seconds * 25)
+    return make_job(section, take=take, key=f"key{index:02d}t{take}" + "0" * 50)
 
 
 class Clock:
@@ -62,7 +49,7 @@ def test_open_without_create_names_the_folder(tmp_path: Path) -> None:
 
 def test_job_walks_states_and_survives_reopen(tmp_path: Path) -> None:
     clock = Clock()
-    job = make_job()
+    job = job_at()
     with Journal.open(tmp_path, now=clock) as journal:
         run = journal.start_run("heygen")
         record = journal.ensure(job, backend="heygen", price_per_second=0.1, run_id=run)
@@ -90,7 +77,7 @@ def test_job_walks_states_and_survives_reopen(tmp_path: Path) -> None:
 
 
 def test_finish_info_round_trips_as_json(tmp_path: Path) -> None:
-    job = make_job()
+    job = job_at()
     with Journal.open(tmp_path) as journal:
         journal.ensure(job, backend="preview", price_per_second=0.0)
         info = {"media_duration_frames": 100, "provenance": {"video_id": "v", "path": tmp_path}}
@@ -103,9 +90,9 @@ def test_finish_info_round_trips_as_json(tmp_path: Path) -> None:
 
 def test_update_rejects_unknown_columns_and_unknown_keys(tmp_path: Path) -> None:
     with Journal.open(tmp_path) as journal:
-        journal.ensure(make_job(), backend="heygen", price_per_second=0.1)
+        journal.ensure(job_at(), backend="heygen", price_per_second=0.1)
         with pytest.raises(ValueError, match="api_key"):
-            journal.update(make_job().key, api_key="secret")
+            journal.update(job_at().key, api_key="secret")
         with pytest.raises(KeyError):
             journal.update("missing", state="done")
 
@@ -137,8 +124,8 @@ def test_old_journal_is_migrated_and_keeps_its_rows(tmp_path: Path) -> None:
 def test_takes_for_lists_every_take_of_a_section(tmp_path: Path) -> None:
     with Journal.open(tmp_path) as journal:
         for take in (1, 2, 3):
-            journal.ensure(make_job(take=take), backend="heygen", price_per_second=0.1)
-        journal.ensure(make_job(index=2, name="Verse"), backend="heygen", price_per_second=0.1)
+            journal.ensure(job_at(take=take), backend="heygen", price_per_second=0.1)
+        journal.ensure(job_at(index=2, name="Verse"), backend="heygen", price_per_second=0.1)
         assert [r.take for r in journal.takes_for("Chorus_1")] == [1, 2, 3]
         assert len(journal.records()) == 4
 

@@ -19,8 +19,9 @@ from otio_heygen.planning.types import RemoteStatus
 from otio_heygen.run.contract import idempotency_key_for
 from otio_heygen.run.journal import MIGRATIONS, Journal, apply_migrations
 from otio_heygen.run.runner import AdaptiveLimiter, RunOptions, build_request, plan_regenerations
-from tests.heygen_fake import FakeHeyGen
-from tests.test_runner import FAST, DiskBackend, Env, heygen_env, make_jobs, rekey
+from tests.support.builders import rekey
+from tests.support.heygen_fake import FakeHeyGen
+from tests.support.runner_env import FAST, DiskBackend, Env, heygen_env, make_jobs
 
 
 @pytest.fixture
@@ -82,7 +83,7 @@ def test_a_create_sent_more_than_a_day_ago_is_not_resent_blindly(tmp_path: Path,
         _crash_after_sending_create(env, fake, backend, sent_at=t0)
         assert fake.creates == 1
         fake._keys.clear()  # 24 h later HeyGen no longer remembers the key: a resend would render again
-        env.time.t = 2 * DAY  # the journal's wall clock (Env.run) is now two days after the send
+        env.time.now = 2 * DAY  # the journal's wall clock (Env.run) is now two days after the send
         first = env.run(jobs, HEYGEN_FAST, backend=backend)
         assert fake.creates == 2  # only the other section was created; the old one was not re-bought
         assert [f.job.key for f in first.failures] == [jobs[0].key]
@@ -100,7 +101,7 @@ def test_a_create_sent_within_the_day_is_still_resent_with_its_key(tmp_path: Pat
     jobs = make_jobs(env.root, 2)
     try:
         key = _crash_after_sending_create(env, fake, backend, sent_at=1_700_000_000.0)
-        env.time.t = 20 * 3600.0
+        env.time.now = 20 * 3600.0
         report = env.run(jobs, HEYGEN_FAST, backend=backend)
     finally:
         backend.close()
@@ -114,12 +115,12 @@ def test_a_resend_does_not_restart_the_replay_window(tmp_path: Path, httpserver:
     jobs = make_jobs(env.root, 1)
     try:
         _crash_after_sending_create(env, fake, backend, sent_at=1_700_000_000.0)
-        env.time.t = 20 * 3600.0
+        env.time.now = 20 * 3600.0
         fake.inject("create", "drop", times=5)  # the resend's answers are lost too
         lost = env.run(jobs, HEYGEN_FAST, backend=backend)
         assert [f.job.key for f in lost.failures] == [jobs[0].key]
         fake._keys.clear()
-        env.time.t = 30 * 3600.0
+        env.time.now = 30 * 3600.0
         late = env.run(jobs, HEYGEN_FAST, backend=backend)
     finally:
         backend.close()

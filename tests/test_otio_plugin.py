@@ -12,8 +12,7 @@ import pytest
 from otio_heygen.adapters import otio_plugin
 from otio_heygen.output.conform import is_generated_track
 from otio_heygen.pipeline import RenderOptions, render_timeline
-
-from .resolve_fake import make_fake, write_png, write_wav
+from tests.support.resolve_fake import make_fake, write_png, write_wav
 
 LINKER = "otio_heygen_linker"
 

@@ -26,7 +26,9 @@ from otio_heygen.planning.plan import (
     resolve_section_settings,
 )
 from otio_heygen.planning.types import SectionSettings
-from otio_heygen.sections.model import Section, slugify
+from otio_heygen.run.contract import idempotency_key_for
+from otio_heygen.sections.model import Section
+from tests.support.builders import make_section
 
 NTSC = 24000 / 1001
 PHOTO = "a" * 64
@@ -42,10 +44,7 @@ def section(
     rate: float = NTSC,
     directives: dict[str, str] | None = None,
 ) -> Section:
-    return Section(
-        index=index, name=name, slug=slugify(name), start_frame=start, end_frame=end, rate=rate,
-        directives=dict(directives or {}),
-    )
+    return make_section(index, name, start, end, rate, directives=directives)
 
 
 def config(data: dict[str, Any] | None = None) -> FileConfig:
@@ -298,11 +297,20 @@ def test_canonical_json_and_content_hash_are_order_independent() -> None:
     assert content_hash({"a": 1}) != content_hash({"a": 2})
 
 
-def test_job_key_is_stable_hex_sha256() -> None:
-    key = key_of()
-    assert key == key_of()
-    assert len(key) == 64 and int(key, 16) >= 0
-    assert KEY_VERSION >= 1
+GOLDEN_KEY = "6d5640a350672b81bd20384e8c87a56398b75aee37430878e3ab549b5ab61338"
+"""The key of ``key_of()``'s fixed section, settings and digests. The job key decides whether a
+rerun pays: if this changes, every section every user already bought is bought again. Change it
+only with a KEY_VERSION bump and a migration that maps old keys, never to make a test pass."""
+
+
+def test_job_key_is_pinned() -> None:
+    assert key_of() == GOLDEN_KEY
+    assert KEY_VERSION == 1
+
+
+def test_idempotency_keys_derive_from_the_job_key_unchanged() -> None:
+    assert idempotency_key_for(GOLDEN_KEY) == f"otioheygen:{GOLDEN_KEY}"
+    assert idempotency_key_for(GOLDEN_KEY, attempt=2) == f"otioheygen:{GOLDEN_KEY}:a2"
 
 
 @pytest.mark.parametrize(

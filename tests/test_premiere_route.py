@@ -11,8 +11,7 @@ from otio_heygen.adapters.premiere import route
 from otio_heygen.errors import InputError
 from otio_heygen.output.conform import is_generated_track
 from otio_heygen.pipeline import RenderOptions
-
-from .resolve_fake import make_fake, write_png, write_wav
+from tests.support.resolve_fake import make_fake, write_png, write_wav
 
 
 @pytest.mark.parametrize(

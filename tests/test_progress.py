@@ -20,27 +20,14 @@ from otio_heygen.cli.progress import (
     status_report,
 )
 from otio_heygen.cli.status_cmd import output_dir_for, status
-from otio_heygen.planning.types import Job, SectionSettings
+from otio_heygen.planning.types import Job
 from otio_heygen.run.journal import Journal
-from otio_heygen.sections.model import Section
+from tests.support.builders import make_job, make_section
 
 
 def job(index: int, name: str, take: int = 1) -> Job:
-    section = Section(
-        index=index,
-        name=name,
-        slug=name.replace(" ", "_"),
-        start_frame=index * 50,
-        end_frame=index * 50 + 100,
-        rate=25.0,
-    )
-    return Job(
-        section=section,
-        take=take,
-        settings=SectionSettings(image=Path("face.png")),
-        handles_frames=0,
-        key=f"{name}-{take}".replace(" ", "_"),
-    )
+    section = make_section(index, name, index * 50, index * 50 + 100)
+    return make_job(section, take=take, key=f"{name}-{take}".replace(" ", "_"))
 
 
 class TTY(io.StringIO):
@@ -184,7 +171,7 @@ def test_output_dir_for(tmp_path: Path) -> None:
 
 
 def test_live_progress_follows_a_real_run(tmp_path: Path) -> None:
-    from tests.test_runner import Env, make_jobs
+    from tests.support.runner_env import Env, make_jobs
 
     env = Env(tmp_path)
     buffer = io.StringIO()

@@ -1,4 +1,4 @@
-"""The Resolve bridge against a fake Resolve (tests/resolve_fake.py) and the real pipeline (preview backend)."""
+"""The Resolve bridge against a fake Resolve (tests/support/resolve_fake.py) and the real pipeline (preview backend)."""
 
 from __future__ import annotations
 
@@ -18,8 +18,7 @@ from click.testing import CliRunner
 from otio_heygen.adapters.resolve import bridge, connect
 from otio_heygen.output.conform import is_generated_track
 from otio_heygen.pipeline import RenderOptions
-
-from .resolve_fake import FakeResolve, make_fake, write_png, write_wav
+from tests.support.resolve_fake import FakeResolve, make_fake, write_png, write_wav
 
 FPS = 24.0
 START = 86400
@@ -314,7 +313,7 @@ def test_install_script_then_run_it_from_a_terminal_against_resolve(tmp_path: Pa
         textwrap.dedent(f"""
         import atexit, json, sys
         from pathlib import Path
-        sys.path.insert(0, {str(Path(__file__).parent)!r})
+        sys.path.insert(0, {str(Path(__file__).parent / "support")!r})
         from resolve_fake import make_fake
         _fake = make_fake(Path({str(media["song"])!r}), {MARKERS!r}, length=120)
         def scriptapp(name):

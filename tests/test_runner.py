@@ -1,284 +1,36 @@
 """The orchestrator: resume, budget, concurrency cap, 429 adaptation, 401/402, partial failure, Ctrl-C.
 
-Support first: ``DiskBackend`` implements the ``Backend`` protocol for real: uploads copy files into a folder,
-creates are idempotent per key, renders finish after a number of polls, downloads write files
-atomically; it enforces an optional concurrency cap with 429 answers and counts everything.
+The bench (``DiskBackend``, ``Env``, job builders) is in ``tests/support/runner_env.py``.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import os
-import shutil
+import signal
 import threading
-import time
 from collections import Counter
-from collections.abc import Callable
 from pathlib import Path
 
-from otio_heygen.planning.types import ClipResult, Job, RemoteStatus, RenderRequest, SectionSettings
-from otio_heygen.run.contract import AssetKind, Backend, OutOfCredit, RateLimited, TransportError, Unauthorized
-from otio_heygen.sections.model import Section
-from tests.heygen_fake import write_test_png, write_test_wav
+import pytest
+from werkzeug import Request, Response
 
-
-class FakeTime:
-    """A shared monotonic clock that only moves when someone sleeps."""
-
-    def __init__(self) -> None:
-        self.t = 0.0
-        self.sleeps: list[float] = []
-        self._lock = threading.Lock()
-
-    def clock(self) -> float:
-        return self.t
-
-    def sleep(self, seconds: float) -> None:
-        with self._lock:
-            self.sleeps.append(seconds)
-            self.t += seconds
-        time.sleep(0)  # let other threads run; no real waiting
-
-
-@dataclasses.dataclass
-class _Video:
-    video_id: str
-    title: str
-    key: str
-    polls: int = 0
-
-
-class DiskBackend:
-    """A render service on disk (see the module docstring)."""
-
-    name = "disk"
-
-    def __init__(
-        self,
-        root: Path,
-        *,
-        price_per_second: float = 0.1,
-        polls_to_finish: int = 2,
-        cap: int | None = None,
-        retry_after: float | None = 3.0,
-        hold_until_create_calls: int = 0,
-    ) -> None:
-        self.root = root
-        self.price_per_second = price_per_second
-        self.polls_to_finish = polls_to_finish
-        self.cap = cap
-        self.retry_after = retry_after
-        self.hold_until_create_calls = hold_until_create_calls
-        self.lock = threading.Lock()
-        self.uploads = 0
-        self.create_calls = 0
-        self.creates = 0
-        self.create_calls_by_key: Counter[str] = Counter()
-        self.creates_by_title: Counter[str] = Counter()
-        self.rate_limited = 0
-        self.status_calls = 0
-        self.downloads = 0
-        self.videos: dict[str, _Video] = {}
-        self.by_key: dict[str, str] = {}
-        self.active: set[str] = set()
-        self.max_active = 0
-        self.fail_titles: set[str] = set()
-        self.stuck_titles: set[str] = set()
-        self.credit_creates: int | None = None
-        """After this many creates: 402."""
-        self.bad_key = False
-        self.status_errors = 0
-        """The next status checks fail with a connection error."""
-        self.on_create: list[Callable[[int], None]] = []
-        """Called after each new render with its number (1, 2, ...)."""
-        (root / "assets").mkdir(parents=True, exist_ok=True)
-
-    @property
-    def calls(self) -> int:
-        return self.uploads + self.create_calls + self.status_calls + self.downloads
-
-    def upload(self, path: Path, kind: AssetKind) -> str:
-        data = path.read_bytes()
-        asset = f"{kind}_{hashlib.sha256(data).hexdigest()[:12]}"
-        with self.lock:
-            self.uploads += 1
-        shutil.copyfile(path, self.root / "assets" / asset)
-        return asset
-
-    def create(self, request: RenderRequest, image_asset: str, audio_asset: str, idempotency_key: str) -> str:
-        assert (self.root / "assets" / image_asset).is_file() and (self.root / "assets" / audio_asset).is_file()
-        with self.lock:
-            self.create_calls += 1
-            self.create_calls_by_key[idempotency_key] += 1
-            if idempotency_key in self.by_key:
-                return self.by_key[idempotency_key]
-            if self.bad_key:
-                raise Unauthorized("HeyGen rejected the API key - check HEYGEN_API_KEY")
-            if self.credit_creates is not None and self.creates >= self.credit_creates:
-                raise OutOfCredit("Out of HeyGen credit - top up; finished clips are kept")
-            if self.cap is not None and len(self.active) >= self.cap:
-                self.rate_limited += 1
-                raise RateLimited("HeyGen rate limit", retry_after=self.retry_after)
-            self.creates += 1
-            number = self.creates
-            video_id = f"v{number:03d}"
-            self.videos[video_id] = _Video(video_id, request.title, idempotency_key)
-            self.by_key[idempotency_key] = video_id
-            self.creates_by_title[request.title] += 1
-            self.active.add(video_id)
-            self.max_active = max(self.max_active, len(self.active))
-        for hook in self.on_create:
-            hook(number)
-        return video_id
-
-    def status(self, video_id: str) -> RemoteStatus:
-        with self.lock:
-            self.status_calls += 1
-            if self.status_errors > 0:
-                self.status_errors -= 1
-                raise TransportError("HeyGen could not be reached (connection refused)")
-            video = self.videos[video_id]
-            if video.title in self.stuck_titles:
-                return RemoteStatus(state="rendering", raw_status="pending")
-            video.polls += 1
-            if video.polls < self.polls_to_finish or self.create_calls < self.hold_until_create_calls:
-                return RemoteStatus(state="rendering", raw_status="processing")
-            self.active.discard(video_id)
-            if video.title in self.fail_titles:
-                return RemoteStatus(
-                    state="failed",
-                    raw_status="failed",
-                    failure_code="face_not_detected",
-                    failure_message="No face was detected in the image.",
-                )
-            return RemoteStatus(state="completed", raw_status="completed", duration=1.0)
-
-    def download(self, video_id: str, request: RenderRequest, dest: Path) -> None:
-        with self.lock:
-            self.downloads += 1
-            assert video_id in self.videos
-        tmp = dest.with_name(dest.name + ".part")
-        tmp.write_bytes(f"{video_id}:{request.title}:".encode() + request.audio_path.read_bytes()[:64])
-        os.replace(tmp, dest)
-
-
-def rekey(job: Job, take: int) -> Job:
-    key = hashlib.sha256(f"{job.section.slug}|{job.section.start_frame}|take{take}".encode()).hexdigest()
-    return dataclasses.replace(job, take=take, key=key)
-
-
-def make_jobs(root: Path, n: int, *, seconds: int = 2, names: list[str] | None = None) -> list[Job]:
-    photo = write_test_png(root / "face.png")
-    jobs = []
-    for i in range(1, n + 1):
-        name = names[i - 1] if names else f"Section {i}"
-        section = Section(
-            index=i,
-            name=name,
-            slug=name.replace(" ", "_"),
-            start_frame=(i - 1) * 25 * seconds,
-            end_frame=i * 25 * seconds,
-            rate=25.0,
-        )
-        base = Job(section=section, take=1, settings=SectionSettings(image=photo), handles_frames=0, key="")
-        jobs.append(rekey(base, 1))
-    return jobs
-
-
-class Pipeline:
-    """The lead's callbacks, for real: cut audio to a file, check the clip, record provenance."""
-
-    def __init__(self, root: Path) -> None:
-        self.audio_dir = root / "audio"
-        self.audio_dir.mkdir(parents=True, exist_ok=True)
-        self.prepared: Counter[str] = Counter()
-        self.finished: Counter[str] = Counter()
-        self.media_dir = root / "out_media"
-
-    def prepare_audio(self, job: Job) -> Path:
-        self.prepared[job.key] += 1
-        path = self.audio_dir / f"{job.key[:16]}.wav"
-        if not path.exists():
-            write_test_wav(path, seconds=0.05, rate=8000, freq=200.0 + 10 * job.section.index)
-        return path
-
-    def finish_clip(self, job: Job, media: Path, info: dict[str, object]) -> ClipResult:
-        assert media.is_file() and media.stat().st_size > 0
-        self.finished[job.key] += 1
-        provenance = {k: info[k] for k in ("video_id", "cost_usd", "backend")}
-        return ClipResult(
-            job=job,
-            media_path=media,
-            media_duration_frames=job.section.duration_frames,
-            provenance=provenance,
-            sync_offset_ms=0.0,
-        )
-
-
-# -- tests ---------------------------------------------------------------------------------------
-
-import signal  # noqa: E402
-
-import pytest  # noqa: E402
-
-from otio_heygen.backends.preview import PreviewBackend  # noqa: E402
-from otio_heygen.errors import BudgetExceededError, InterruptedRunError, OutputPathError  # noqa: E402
-from otio_heygen.run.contract import idempotency_key_for  # noqa: E402
-from otio_heygen.run.journal import JobRecord, Journal  # noqa: E402
-from otio_heygen.run.runner import (  # noqa: E402
+from otio_heygen.backends.preview import PreviewBackend
+from otio_heygen.errors import BudgetExceededError, InterruptedRunError, OutputPathError
+from otio_heygen.planning.types import ClipResult, Job
+from otio_heygen.run.contract import idempotency_key_for
+from otio_heygen.run.journal import Journal
+from otio_heygen.run.runner import (
     AdaptiveLimiter,
     BudgetGuard,
     Event,
-    RunOptions,
-    RunReport,
     build_request,
     estimate_pending_cost,
     plan_regenerations,
-    run_jobs,
 )
-
-FAST = RunOptions(concurrency=4, poll_interval_s=1.0)
-
-
-class Env:
-    def __init__(self, root: Path, **backend_options: object) -> None:
-        self.root = root
-        self.out = root / "out"
-        self.out.mkdir(parents=True, exist_ok=True)
-        self.backend = DiskBackend(root / "server", **backend_options)  # type: ignore[arg-type]
-        self.pipeline = Pipeline(root)
-        self.time = FakeTime()
-        self.events: list[Event] = []
-        self.listeners: list[Callable[[Event], None]] = []
-
-    def on_event(self, event: Event) -> None:
-        self.events.append(event)
-        for listener in self.listeners:
-            listener(event)
-
-    def new_backend(self, **backend_options: object) -> DiskBackend:
-        self.backend = DiskBackend(self.root / "server", **backend_options)  # type: ignore[arg-type]
-        return self.backend
-
-    def run(self, jobs: list[Job], options: RunOptions = FAST, backend: Backend | None = None) -> RunReport:
-        with Journal.open(self.out, now=lambda: 1_700_000_000.0 + self.time.t) as journal:
-            return run_jobs(
-                jobs,
-                backend=backend or self.backend,
-                journal=journal,
-                prepare_audio=self.pipeline.prepare_audio,
-                finish_clip=self.pipeline.finish_clip,
-                media_dir=self.pipeline.media_dir,
-                options=options,
-                on_event=self.on_event,
-                sleep=self.time.sleep,
-                clock=self.time.clock,
-            )
-
-    def records(self) -> dict[str, JobRecord]:
-        with Journal.open(self.out) as journal:
-            return {r.key: r for r in journal.records()}
+from tests.support.builders import rekey
+from tests.support.clock import FakeTime
+from tests.support.runner_env import FAST, HEYGEN_FAST, DiskVideo, Env, heygen_env, make_jobs
 
 
 @pytest.fixture
@@ -333,7 +85,7 @@ def test_done_clip_found_elsewhere_is_linked_and_missing_one_redownloaded(env: E
     (old_media / jobs[1].media_basename).unlink()
     backend = env.new_backend()
     video_id = str(env.records()[jobs[1].key].video_id)
-    backend.videos = {video_id: _Video(video_id, jobs[1].title, "k")}
+    backend.videos = {video_id: DiskVideo(video_id, jobs[1].title, "k")}
     report = env.run(jobs)
     assert (backend.create_calls, backend.uploads, backend.downloads) == (0, 0, 1)
     assert report.reused == 2 and len(report.results) == 3
@@ -350,7 +102,7 @@ def test_interrupted_create_is_resent_with_the_same_key(env: Env) -> None:
         # job 1: died right after committing the intent, before the request left
         journal.set_state(jobs[1].key, "creating", idempotency_key=key1, attempts=1)
     env.backend.by_key[key0] = "v_before"
-    env.backend.videos["v_before"] = _Video("v_before", jobs[0].title, key0)
+    env.backend.videos["v_before"] = DiskVideo("v_before", jobs[0].title, key0)
     report = env.run(jobs)
     assert len(report.results) == 3
     assert env.backend.create_calls_by_key[key0] == 1 and env.backend.create_calls_by_key[key1] == 1
@@ -364,7 +116,7 @@ def test_rendering_job_is_repolled_not_recreated(env: Env) -> None:
         for job in jobs:
             journal.ensure(job, backend="disk", price_per_second=0.1)
         journal.set_state(jobs[0].key, "rendering", video_id="v_old", idempotency_key="k", billed=1)
-    env.backend.videos["v_old"] = _Video("v_old", jobs[0].title, "k")
+    env.backend.videos["v_old"] = DiskVideo("v_old", jobs[0].title, "k")
     report = env.run(jobs)
     assert env.backend.creates == 1 and env.backend.create_calls_by_key["k"] == 0
     assert report.results[0].provenance["video_id"] == "v_old"
@@ -591,27 +343,6 @@ def test_preview_backend_writes_real_clips(env: Env) -> None:
 
 # -- against the fake HeyGen v3 server, through the real HeyGenBackend (httpx) ---------------------
 
-from werkzeug import Request, Response  # noqa: E402
-
-from otio_heygen.backends.heygen.backend import HeyGenBackend, make_heygen_backend  # noqa: E402
-from tests.heygen_fake import FAKE_API_KEY, FakeHeyGen  # noqa: E402
-
-
-def heygen_env(tmp_path: Path, httpserver: object, *, concurrency: int = 4) -> tuple[Env, FakeHeyGen, HeyGenBackend]:
-    env = Env(tmp_path)
-    fake = FakeHeyGen(httpserver, render_seconds=10.0, clock=env.time.clock)
-    backend = make_heygen_backend(
-        FAKE_API_KEY,
-        fake.base_url,
-        concurrency=concurrency,
-        asset_cache_path=tmp_path / "assets.sqlite3",
-        sleep=env.time.sleep,
-        clock=env.time.clock,
-    )
-    return env, fake, backend
-
-
-HEYGEN_FAST = RunOptions(concurrency=4, poll_interval_s=5.0)
 
 
 def test_heygen_rerun_of_20_sections_uploads_and_creates_nothing(tmp_path: Path, httpserver: object) -> None:
@@ -723,7 +454,7 @@ def test_regenerate_resumes_an_interrupted_regeneration_instead_of_paying_again(
     with Journal.open(env.out) as journal:
         journal.ensure(take2, backend="disk", price_per_second=0.1)
         journal.set_state(take2.key, "rendering", video_id="v_regen", idempotency_key="k2", billed=1)
-    env.backend.videos["v_regen"] = _Video("v_regen", take2.title, "k2")
+    env.backend.videos["v_regen"] = DiskVideo("v_regen", take2.title, "k2")
     with Journal.open(env.out) as journal:
         again = plan_regenerations(jobs, journal, ["Chorus"], rekey)
         plain = plan_regenerations(jobs, journal, [], rekey)
@@ -747,7 +478,7 @@ def test_a_clip_of_another_version_under_the_same_name_is_not_reused(env: Env) -
     media.write_bytes(b"a different render of an edited section, same file name")
     backend = env.new_backend()
     video_id = str(env.records()[jobs[0].key].video_id)
-    backend.videos = {video_id: _Video(video_id, jobs[0].title, "k")}
+    backend.videos = {video_id: DiskVideo(video_id, jobs[0].title, "k")}
     report = env.run(jobs)
     assert (backend.create_calls, backend.downloads) == (0, 1)  # downloaded again, not re-bought
     assert media.read_bytes().startswith(video_id.encode())

@@ -28,7 +28,7 @@ import opentimelineio as otio
 import pytest
 
 from tests.conftest import SAMPLES
-from tests.heygen_fake import FAKE_API_KEY, FakeHeyGen
+from tests.support.heygen_fake import FAKE_API_KEY, FakeHeyGen
 
 pytestmark = pytest.mark.slow
 

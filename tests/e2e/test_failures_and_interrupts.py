@@ -22,7 +22,7 @@ from pytest_httpserver import HTTPServer
 
 from otio_heygen.cli.main import main
 from tests.conftest import SAMPLES
-from tests.heygen_fake import FAKE_API_KEY, FakeHeyGen
+from tests.support.heygen_fake import FAKE_API_KEY, FakeHeyGen
 
 RATE = 25.0
 SECTION_FRAMES = 25

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import shutil
 import sqlite3
-import threading
 from pathlib import Path
 
 import opentimelineio as otio
@@ -14,25 +13,8 @@ from pytest_httpserver import HTTPServer
 from otio_heygen.errors import BudgetExceededError
 from otio_heygen.pipeline import RenderOptions, plan_timeline, render_timeline
 from tests.conftest import SAMPLES
-from tests.heygen_fake import FAKE_API_KEY, FakeHeyGen
-
-
-class FakeTime:
-    """A clock that only moves when someone sleeps (shared by client threads and the fake server)."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-        self.lock = threading.Lock()
-        self.slept = 0.0
-
-    def clock(self) -> float:
-        with self.lock:
-            return self.now
-
-    def sleep(self, seconds: float) -> None:
-        with self.lock:
-            self.now += max(seconds, 0.001)
-            self.slept += seconds
+from tests.support.clock import FakeTime
+from tests.support.heygen_fake import FAKE_API_KEY, FakeHeyGen
 
 
 @pytest.fixture
@@ -52,7 +34,7 @@ def env_for(fake: FakeHeyGen, cache: Path) -> dict[str, str]:
 
 
 def test_whole_render_against_strict_v3_server(httpserver: HTTPServer, sample: Path, tmp_path: Path) -> None:
-    time = FakeTime()
+    time = FakeTime(min_step=0.001)
     fake = FakeHeyGen(httpserver, render_seconds=240.0, clock=time.clock)
     env = env_for(fake, tmp_path / "assets.sqlite")
     out = tmp_path / "out" / "demo_avatar.otio"
@@ -93,7 +75,7 @@ def test_whole_render_against_strict_v3_server(httpserver: HTTPServer, sample: P
 def test_budget_below_estimate_uploads_and_creates_nothing(
     httpserver: HTTPServer, sample: Path, tmp_path: Path
 ) -> None:
-    time = FakeTime()
+    time = FakeTime(min_step=0.001)
     fake = FakeHeyGen(httpserver, clock=time.clock)
     env = env_for(fake, tmp_path / "assets.sqlite")
     with pytest.raises(BudgetExceededError) as info:
@@ -105,7 +87,7 @@ def test_budget_below_estimate_uploads_and_creates_nothing(
 
 
 def test_editing_one_note_rerenders_only_that_section(httpserver: HTTPServer, sample: Path, tmp_path: Path) -> None:
-    time = FakeTime()
+    time = FakeTime(min_step=0.001)
     fake = FakeHeyGen(httpserver, render_seconds=10.0, clock=time.clock)
     env = env_for(fake, tmp_path / "assets.sqlite")
     out = tmp_path / "out.otio"
@@ -126,7 +108,7 @@ def test_editing_one_note_rerenders_only_that_section(httpserver: HTTPServer, sa
 
 
 def test_warns_when_estimate_exceeds_balance(httpserver: HTTPServer, sample: Path, tmp_path: Path) -> None:
-    time = FakeTime()
+    time = FakeTime(min_step=0.001)
     fake = FakeHeyGen(httpserver, clock=time.clock, balance=1.5)
     events: list[dict[str, object]] = []
     render_timeline(sample, tmp_path / "o.otio", RenderOptions(), env=env_for(fake, tmp_path / "a.sqlite"),

@@ -2,7 +2,7 @@
 
 Usage (or import the ``fake_heygen`` fixture from this module)::
 
-    from tests.heygen_fake import FakeHeyGen, FAKE_API_KEY
+    from tests.support.heygen_fake import FakeHeyGen, FAKE_API_KEY
 
     def test_x(httpserver, tmp_path):
         fake = FakeHeyGen(httpserver, render_seconds=0.0)
@@ -675,7 +675,7 @@ class FakeHeyGen:
 def fake_heygen(httpserver: Any) -> FakeHeyGen:
     """A ``FakeHeyGen`` on the ``httpserver`` fixture, real clock, instant renders.
 
-    Import it into a test module (``from tests.heygen_fake import fake_heygen``) to use it as a
+    Import it into a test module (``from tests.support.heygen_fake import fake_heygen``) to use it as a
     fixture without any conftest.py.
     """
     return FakeHeyGen(httpserver)
