@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import threading
 from pathlib import Path
 
 import opentimelineio as otio
@@ -16,22 +15,9 @@ from otio_heygen.cli.main import main
 from otio_heygen.output.choose import CHOICES_FORMAT, ChoiceError, choose_takes
 from otio_heygen.pipeline import RenderOptions, render_timeline
 from tests.conftest import SAMPLES
-from tests.heygen_fake import FAKE_API_KEY, FakeHeyGen
-from tests.review_helpers import NO_KEY_ENV, render_sample
-
-
-class _FakeTime:
-    def __init__(self) -> None:
-        self.now = 1000.0
-        self.lock = threading.Lock()
-
-    def clock(self) -> float:
-        with self.lock:
-            return self.now
-
-    def sleep(self, seconds: float) -> None:
-        with self.lock:
-            self.now += max(seconds, 0.001)
+from tests.support.clock import FakeTime
+from tests.support.heygen_fake import FAKE_API_KEY, FakeHeyGen
+from tests.support.review_outputs import NO_KEY_ENV, render_sample
 
 
 def _requests(fake: FakeHeyGen, server: HTTPServer) -> tuple[int, ...]:
@@ -58,7 +44,7 @@ def _generated(timeline: otio.schema.Timeline) -> dict[str, list[tuple[str, int,
 def heygen_output(httpserver: HTTPServer, tmp_path: Path) -> tuple[Path, FakeHeyGen, HTTPServer]:
     sample = tmp_path / "sample"
     shutil.copytree(SAMPLES, sample, ignore=shutil.ignore_patterns("*.py", "__pycache__"))
-    time = _FakeTime()
+    time = FakeTime(min_step=0.001)
     fake = FakeHeyGen(httpserver, render_seconds=5.0, clock=time.clock)
     env = {"HEYGEN_API_KEY": FAKE_API_KEY, "HEYGEN_API_URL": fake.base_url, "OTIO_HEYGEN_POLL_INTERVAL": "5",
            "OTIO_HEYGEN_ASSET_CACHE": str(tmp_path / "assets.sqlite")}

@@ -17,7 +17,7 @@ from otio_heygen.media.sync import correlation_curve, curve_peak
 from otio_heygen.media.thumbs import video_stills
 from otio_heygen.review import build_review
 from otio_heygen.review.plot import decimate, sync_svg
-from tests.review_helpers import NO_KEY_ENV, make_late_take, render_sample
+from tests.support.review_outputs import NO_KEY_ENV, make_late_take, render_sample
 
 
 class _Page(HTMLParser):

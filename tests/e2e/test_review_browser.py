@@ -19,7 +19,7 @@ import pytest
 
 from otio_heygen.output.choose import CHOICES_FORMAT, choose_takes, read_choices
 from otio_heygen.review import build_review
-from tests.review_helpers import make_late_take, render_sample
+from tests.support.review_outputs import make_late_take, render_sample
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
