@@ -55,10 +55,10 @@ def test_page_has_a_row_per_section_and_a_lazy_player_per_take(rendered: Path) -
     assert all(r["data-main-take"] == "1" for r in rows)
     videos = page.find("video", "player")
     assert len(videos) == 12 and all(v["preload"] == "none" for v in videos)
-    for video in videos:
-        assert not video["src"].startswith(("/", "file:", "http"))  # relative: the folders move together
-        assert (result.path.parent / urllib.parse.unquote(video["src"])).is_file()
-        assert (result.path.parent / urllib.parse.unquote(video["poster"])).is_file()
+    for video in videos:  # the page's script gives each player its source when it comes near the screen
+        assert not video["data-src"].startswith(("/", "file:", "http"))  # relative: the folders move together
+        assert (result.path.parent / urllib.parse.unquote(video["data-src"])).is_file()
+        assert (result.path.parent / urllib.parse.unquote(video["data-poster"])).is_file()
     for img in page.find("img"):
         assert (result.path.parent / urllib.parse.unquote(img["src"])).is_file()
     html = result.path.read_text(encoding="utf-8")

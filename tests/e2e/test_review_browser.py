@@ -103,9 +103,17 @@ def test_one_row_per_section_in_timeline_order(browser: object, page: Path) -> N
 def test_one_player_per_take_and_every_source_exists(browser: object, page: Path) -> None:
     takes = _css(browser, "article.take")
     assert len(takes) == 12
+    first, last = _css(browser, "video.player")[0], _css(browser, "video.player")[-1]
+    assert first.get_attribute("src") and first.get_attribute("controls")  # type: ignore[attr-defined]
+    assert not last.get_attribute("src")  # type: ignore[attr-defined]  # far below: not set up yet
     for card in takes:
         players = card.find_elements("css selector", "video.player")  # type: ignore[attr-defined]
         assert len(players) == 1
+        browser.execute_script("arguments[0].scrollIntoView()", players[0])  # type: ignore[attr-defined]
+        for _ in range(100):
+            if players[0].get_attribute("src"):
+                break
+            time.sleep(0.02)
         src = players[0].get_attribute("src")
         assert src.startswith("file://")
         media = Path(urllib.parse.unquote(urllib.parse.urlparse(src).path))
@@ -113,8 +121,13 @@ def test_one_player_per_take_and_every_source_exists(browser: object, page: Path
         assert players[0].get_attribute("preload") == "none"  # nothing loads until played
         strip = card.find_element("css selector", "img.strip")  # type: ignore[attr-defined]
         assert Path(urllib.parse.unquote(urllib.parse.urlparse(strip.get_attribute("src")).path)).is_file()
-    first_strip = _css(browser, "img.strip")[0]  # on screen: loaded (the ones below load lazily)
-    assert browser.execute_script("return arguments[0].complete && arguments[0].naturalWidth", first_strip) > 0  # type: ignore[attr-defined]
+    last_strip = _css(browser, "img.strip")[-1]  # scrolled to: loaded (stills load lazily)
+    for _ in range(100):
+        if browser.execute_script("return arguments[0].complete && arguments[0].naturalWidth", last_strip):  # type: ignore[attr-defined]
+            break
+        time.sleep(0.02)
+    assert browser.execute_script("return arguments[0].naturalWidth", last_strip) > 0  # type: ignore[attr-defined]
+    browser.execute_script("window.scrollTo(0, 0)")  # type: ignore[attr-defined]
     # the browser can really play one: metadata of the first clip loads and has its length
     duration = browser.execute_async_script(  # type: ignore[attr-defined]
         "var v = document.querySelector('video.player'), done = arguments[0];"

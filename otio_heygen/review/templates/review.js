@@ -63,6 +63,25 @@
     }
   }
 
+  // Players come alive (source, poster, controls) only near the screen, so a long batch opens at once;
+  // nothing of a clip is read before it is played (preload="none").
+  function activate(video) {
+    if (video.dataset.poster) { video.poster = video.dataset.poster; }
+    video.src = video.dataset.src;
+    video.controls = true;
+  }
+  var players = document.querySelectorAll("video.player[data-src]");
+  if ("IntersectionObserver" in window) {
+    var observer = new IntersectionObserver(function (entries) {
+      entries.forEach(function (entry) {
+        if (entry.isIntersecting) { activate(entry.target); observer.unobserve(entry.target); }
+      });
+    }, { rootMargin: "800px 0px" });
+    players.forEach(function (video) { observer.observe(video); });
+  } else {
+    players.forEach(activate);
+  }
+
   document.addEventListener("change", function (event) {
     if (event.target.matches('input[type=radio][name^="keeper-"]')) { refresh(); }
   });
@@ -72,6 +91,7 @@
   document.querySelectorAll("img.strip").forEach(function (strip) {
     strip.addEventListener("click", function (event) {
       var video = strip.parentNode.querySelector("video.player");
+      if (!video.src) { activate(video); }
       var seconds = parseFloat(strip.dataset.seconds) || 0;
       var box = strip.getBoundingClientRect();
       video.currentTime = Math.max(0, Math.min(seconds, (event.clientX - box.left) / box.width * seconds));
