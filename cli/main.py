@@ -1,4 +1,5 @@
-"""The ``otio-heygen`` command line: thin click commands over ``otio_heygen.pipeline``.
+"""The ``otio-heygen`` command line: thin click commands over the front door (``otio_heygen.plan_file``,
+``otio_heygen.render_file``).
 
 ``main()`` is the one place where library errors become one-line messages and exit codes:
 0 all sections rendered, 1 some failed (output still written), 2 bad input or usage
@@ -15,13 +16,14 @@ from typing import Any
 
 import click
 
+import otio_heygen
+from otio_heygen import PlanOptions, RenderOptions
 from otio_heygen.errors import OtioHeygenError, RenderFailedError
-from otio_heygen.pipeline import PlanOptions, RenderOptions, plan_timeline, render_timeline
 
 from .account_cmd import account
 from .doctor_cmd import doctor
 from .key_cmd import key
-from .options import PATH, plan_kwargs, plan_options, spending_options
+from .options import PATH, backend_for, plan_kwargs, plan_options, spending_options
 from .output import EventPrinter, print_plan_table, print_summary
 from .resolve_cmd import premiere, resolve
 from .review_cmd import choose, review
@@ -42,7 +44,7 @@ def cli() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of a table.")
 def plan(timeline: Path, as_json: bool, **kwargs: Any) -> None:
     """Show the sections, settings and estimated cost. No network, nothing spent."""
-    result = plan_timeline(timeline, PlanOptions(**plan_kwargs(kwargs)))
+    result = otio_heygen.plan_file(timeline, PlanOptions(**plan_kwargs(kwargs)))
     if as_json:
         click.echo(json.dumps(result.to_json(), indent=2))
     else:
@@ -61,11 +63,12 @@ def plan(timeline: Path, as_json: bool, **kwargs: Any) -> None:
 def render(timeline: Path, output: Path, as_json: bool, **kwargs: Any) -> None:
     """Render every section and write OUTPUT with the clips on a new track."""
     options = RenderOptions(**plan_kwargs(kwargs))
-    with EventPrinter(as_json=as_json) as printer:
-        summary = render_timeline(timeline, output, options, on_event=printer)
+    backend, notice = backend_for(options.backend)
+    with EventPrinter(as_json=as_json, notice=notice) as printer:
+        summary = otio_heygen.render_file(timeline, output, options, backend=backend, on_event=printer)
     print_summary(summary, as_json=as_json)
     if summary.failures:
-        names = ", ".join(name for name, _ in summary.failures)
+        names = ", ".join(f.title for f in summary.failures)
         raise RenderFailedError(
             f"{len(summary.failures)} section(s) failed: {names}; the output has every finished clip",
             hint=f"run the same command again to retry only those (see `otio-heygen status {output}`)",

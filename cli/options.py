@@ -8,7 +8,10 @@ from typing import Any, TypeVar
 
 import click
 
-__all__ = ["PATH", "parse_rate", "plan_kwargs", "plan_options", "spending_options"]
+from otio_heygen import list_backends
+from otio_heygen.config import resolve_api_key
+
+__all__ = ["PATH", "backend_for", "parse_rate", "plan_kwargs", "plan_options", "spending_options"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -79,12 +82,25 @@ def plan_kwargs(kwargs: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+NO_KEY_NOTICE = "HEYGEN_API_KEY is not set: rendering offline previews (--backend preview); nothing is spent"
+
+
+def backend_for(requested: str | None) -> tuple[str, str | None]:
+    """The backend a command renders with, and the notice to show when the CLI chose it.
+
+    The CLI's documented default (the library never picks one): ``heygen`` when a HeyGen key is set
+    (HEYGEN_API_KEY or the key file), else ``preview`` with a one-line notice.
+    """
+    if requested:
+        return requested, None
+    key, _source = resolve_api_key()
+    return ("heygen", None) if key is not None else ("preview", NO_KEY_NOTICE)
 
 
 def spending_options(func: F) -> F:
     """Options of every command that renders: backend, concurrency, budget, regeneration, --json."""
     decorators = [
-        click.option("--backend", type=click.Choice(["heygen", "preview"]),
+        click.option("--backend", type=click.Choice(list_backends()),
                      help="heygen (default when HEYGEN_API_KEY is set) or preview (offline, free)."),
         click.option("--concurrency", type=click.IntRange(1, 100), help="Render jobs at once (default 10)."),
         click.option("--budget", "budget_usd", type=click.FloatRange(min=0), help="Hard cap in USD for this run."),

@@ -19,12 +19,11 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
-from otio_heygen.pipeline import RunSummary
-from otio_heygen.planning.plan import Plan
+from otio_heygen import PlanResult, ProgressEvent, RenderedClip, RenderResult
 
 from .progress import ProgressSink, make_progress
 
-__all__ = ["EventPrinter", "print_plan_table", "print_summary", "timecode"]
+__all__ = ["EventPrinter", "clip_json", "print_plan_table", "print_summary", "timecode"]
 
 
 def timecode(frame: int, rate: float) -> str:
@@ -35,21 +34,20 @@ def timecode(frame: int, rate: float) -> str:
         return f"{frame}f"
 
 
-def print_plan_table(plan: Plan, timeline: Path) -> None:
+def print_plan_table(plan: PlanResult, timeline: Path) -> None:
     console = Console()
-    table = Table(title=f"{timeline.name}: {len(plan.jobs)} render(s) at {plan.rate:.3f} fps", title_justify="left",
-                  box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
+    table = Table(title=f"{timeline.name}: {len(plan.sections)} render(s) at {plan.rate:.3f} fps",
+                  title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
     tc0 = plan.timecode_start
-    show_takes = any(job.take > 1 for job in plan.jobs)
+    show_takes = any(s.take > 1 for s in plan.sections)
     headers = ["#", "section", *(["take"] if show_takes else []), "start", "end", "secs", "photo", "expr."]
     rows = [
         [
-            str(job.section.index), job.section.name, *([str(job.take)] if show_takes else []),
-            timecode(tc0 + job.section.start_frame, plan.rate), timecode(tc0 + job.section.end_frame, plan.rate),
-            f"{job.section.seconds:.2f}", job.settings.image.name if job.settings.image else "-",
-            job.settings.expressiveness, job.settings.motion_prompt or "-",
+            str(s.index), s.name, *([str(s.take)] if show_takes else []),
+            timecode(tc0 + s.start_frame, plan.rate), timecode(tc0 + s.end_frame, plan.rate),
+            f"{s.seconds:.2f}", s.image.name if s.image else "-", s.expressiveness, s.motion_prompt or "-",
         ]
-        for job in plan.jobs
+        for s in plan.sections
     ]
     widths = [min(24, max([len(h)] + [len(r[i]) for r in rows])) for i, h in enumerate(headers)]
     for header, width in zip(headers, widths, strict=True):
@@ -80,10 +78,16 @@ def _stdout_gone() -> None:
 
 class EventPrinter:
     """The ``on_event`` sink for ``render``: JSON lines with ``--json``, else notices and warnings
-    as lines on stderr plus the live progress view when stderr is a terminal."""
+    as lines on stderr plus the live progress view when stderr is a terminal.
 
-    def __init__(self, *, as_json: bool) -> None:
+    Typed events become the dicts of the JSON-lines contract here, at the edge. ``notice`` (the
+    CLI's default-backend notice) is shown just before the first event, i.e. once the input has been
+    checked: a run refused for bad input prints only its error.
+    """
+
+    def __init__(self, *, as_json: bool, notice: str | None = None) -> None:
         self.as_json = as_json
+        self._notice = notice
         self._sink: ProgressSink = make_progress(json_output=as_json)
 
     def __enter__(self) -> EventPrinter:
@@ -95,7 +99,13 @@ class EventPrinter:
     ) -> None:
         self._sink.__exit__(kind, exc, tb)
 
-    def __call__(self, event: dict[str, Any]) -> None:
+    def __call__(self, typed: ProgressEvent) -> None:
+        if self._notice is not None:
+            notice, self._notice = self._notice, None
+            self._show({"event": "notice", "message": notice})
+        self._show(typed.to_dict())
+
+    def _show(self, event: dict[str, Any]) -> None:
         if not self.as_json and event.get("event") in ("notice", "warning"):
             prefix = "warning: " if event.get("event") == "warning" else ""
             click.echo(f"otio-heygen: {prefix}{event.get('message')}", err=True)
@@ -106,14 +116,23 @@ class EventPrinter:
             _stdout_gone()
 
 
-def print_summary(summary: RunSummary, *, as_json: bool) -> None:
+def clip_json(clip: RenderedClip) -> dict[str, object]:
+    """A clip as the ``--json`` result object lists it."""
+    return {
+        "section": clip.section, "take": clip.take, "start_frame": clip.start_frame, "end_frame": clip.end_frame,
+        "media": str(clip.media), "video_id": clip.video_id, "job_key": clip.job_key,
+        "sync_offset_ms": clip.sync_offset_ms,
+    }
+
+
+def print_summary(summary: RenderResult, *, as_json: bool) -> None:
     try:
         _print_summary(summary, as_json=as_json)
     except BrokenPipeError:
         _stdout_gone()
 
 
-def _print_summary(summary: RunSummary, *, as_json: bool) -> None:
+def _print_summary(summary: RenderResult, *, as_json: bool) -> None:
     if as_json:
         payload = {
             "event": "result",
@@ -123,8 +142,8 @@ def _print_summary(summary: RunSummary, *, as_json: bool) -> None:
             "rendered": summary.rendered,
             "reused": summary.reused,
             "spent_usd": round(summary.spent_usd, 2),
-            "failures": [{"section": name, "reason": why} for name, why in summary.failures],
-            "clips": summary.clips,
+            "failures": [{"section": f.title, "reason": f.reason} for f in summary.failures],
+            "clips": [clip_json(clip) for clip in summary.clips],
         }
         sys.stdout.write(json.dumps(payload, default=str) + "\n")
         sys.stdout.flush()
@@ -133,5 +152,5 @@ def _print_summary(summary: RunSummary, *, as_json: bool) -> None:
         f"wrote {summary.output_path} ({len(summary.clips)} generated clip(s); media in {summary.media_dir}); "
         f"{summary.rendered} rendered, {summary.reused} reused, spent ${summary.spent_usd:.2f} ({summary.backend})"
     )
-    for name, why in summary.failures:
-        click.echo(f"failed: {name}: {why}", err=True)
+    for failure in summary.failures:
+        click.echo(f"failed: {failure.title}: {failure.reason}", err=True)

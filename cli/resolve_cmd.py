@@ -17,10 +17,10 @@ from typing import Any
 
 import click
 
+from otio_heygen import RenderOptions, SectionFailure, list_backends
 from otio_heygen.errors import RenderFailedError
-from otio_heygen.pipeline import RenderOptions
 
-from .options import PATH, plan_kwargs, plan_options, spending_options
+from .options import PATH, backend_for, plan_kwargs, plan_options, spending_options
 from .output import EventPrinter, print_summary
 
 __all__ = ["premiere", "resolve"]
@@ -30,13 +30,16 @@ def _module(name: str) -> ModuleType:
     return importlib.import_module(f"otio_heygen.adapters.{name}")
 
 
-def _render_options(kwargs: dict[str, Any]) -> RenderOptions:
-    return RenderOptions(**plan_kwargs(kwargs))
+def _render_options(kwargs: dict[str, Any]) -> tuple[RenderOptions, str | None]:
+    """The options with the backend the CLI chose named, and the notice saying so (if any)."""
+    options = RenderOptions(**plan_kwargs(kwargs))
+    backend, notice = backend_for(options.backend)
+    return options.with_changes({"backend": backend}), notice
 
 
-def _fail_on_failures(failures: list[tuple[str, str]], where: str) -> None:
+def _fail_on_failures(failures: tuple[SectionFailure, ...], where: str) -> None:
     if failures:
-        names = ", ".join(name for name, _ in failures)
+        names = ", ".join(f.title for f in failures)
         raise RenderFailedError(
             f"{len(failures)} section(s) failed: {names}; {where} has every finished clip",
             hint="run the same command again to retry only those",
@@ -75,9 +78,10 @@ def render_cmd(
 ) -> None:
     """Export the open timeline, render its sections and bring the clips back into Resolve."""
     bridge = _module("resolve.bridge")
+    render, notice = _render_options(kwargs)
     options = bridge.BridgeOptions(
         place=place,
-        render=_render_options(kwargs),
+        render=render,
         output_dir=output_dir,
         bin_name=bin_name,
         color_markers=color_markers,
@@ -88,7 +92,7 @@ def render_cmd(
         if not as_json:
             click.echo(line, err=True)
 
-    with EventPrinter(as_json=as_json) as printer:
+    with EventPrinter(as_json=as_json, notice=notice) as printer:
         result = bridge.run_bridge(app, options, on_event=printer, log=log)
     print_summary(result.summary, as_json=as_json)
     if as_json:
@@ -121,7 +125,7 @@ def fill_script_settings(text: str, settings: dict[str, str]) -> str:
 @resolve.command("install-script")
 @click.option("--dest", type=PATH, help="Folder to copy into (default: Resolve's per-user Scripts/Edit folder).")
 @click.option("--place", type=click.Choice(["track", "timeline"]), default="track", show_default=True)
-@click.option("--backend", type=click.Choice(["heygen", "preview"]), help="Default: heygen when a key is set.")
+@click.option("--backend", type=click.Choice(list_backends()), help="Default: heygen when a key is set.")
 @click.option("--image", type=PATH, help="Default photo of the artist.")
 @click.option("--output-dir", type=PATH, help="Folder for outputs (default: Documents/otio-heygen/...).")
 def install_script(
@@ -166,8 +170,9 @@ def install_script(
 def premiere(timeline: Path, version: str | None, output_dir: Path | None, as_json: bool, **kwargs: Any) -> None:
     """Render a Premiere Pro export (FCP7 XML or OTIO) into the format your Premiere imports."""
     route = _module("premiere.route")
-    with EventPrinter(as_json=as_json) as printer:
-        result = route.prepare_premiere_import(timeline, output_dir, version, _render_options(kwargs), on_event=printer)
+    options, notice = _render_options(kwargs)
+    with EventPrinter(as_json=as_json, notice=notice) as printer:
+        result = route.prepare_premiere_import(timeline, output_dir, version, options, on_event=printer)
     print_summary(result.summary, as_json=as_json)
     if not as_json:
         for n, step in enumerate(result.steps, start=1):

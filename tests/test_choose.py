@@ -11,9 +11,10 @@ import opentimelineio as otio
 import pytest
 from pytest_httpserver import HTTPServer
 
+from otio_heygen import RenderOptions
+from otio_heygen import render_file as render_timeline
 from otio_heygen.cli.main import main
 from otio_heygen.output.choose import CHOICES_FORMAT, ChoiceError, choose_takes
-from otio_heygen.pipeline import RenderOptions, render_timeline
 from tests.conftest import SAMPLES
 from tests.support.clock import FakeTime
 from tests.support.heygen_fake import FAKE_API_KEY, FakeHeyGen
@@ -49,7 +50,7 @@ def heygen_output(httpserver: HTTPServer, tmp_path: Path) -> tuple[Path, FakeHey
     env = {"HEYGEN_API_KEY": FAKE_API_KEY, "HEYGEN_API_URL": fake.base_url, "OTIO_HEYGEN_POLL_INTERVAL": "5",
            "OTIO_HEYGEN_ASSET_CACHE": str(tmp_path / "assets.sqlite")}
     out = tmp_path / "out" / "demo_avatar.otio"
-    summary = render_timeline(sample / "demo_resolve.otio", out, RenderOptions(takes=2), env=env,
+    summary = render_timeline(sample / "demo_resolve.otio", out, RenderOptions(backend="heygen", takes=2), env=env,
                               sleep=time.sleep, clock=time.clock)
     assert summary.backend == "heygen" and not summary.failures and fake.creates == 12
     return out, fake, httpserver

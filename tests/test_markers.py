@@ -11,14 +11,9 @@ import pytest
 
 from otio_heygen.errors import NoSectionsError, SectionError
 from otio_heygen.read.timeline import read_timeline
-from otio_heygen.sections.markers import (
-    DIRECTIVE_KEYS,
-    MarkerSelection,
-    collect_markers,
-    find_sections,
-    parse_directives,
-    unknown_directive_keys,
-)
+from otio_heygen.sections.collect import collect_markers
+from otio_heygen.sections.directives import DIRECTIVE_KEYS, parse_directives, unknown_directive_keys
+from otio_heygen.sections.markers import MarkerSelection, find_sections
 
 FIXTURES = Path(__file__).parent / "fixtures" / "dialects"
 EXPECTED = sorted(FIXTURES.glob("*.expected.json"))

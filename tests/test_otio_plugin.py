@@ -9,9 +9,10 @@ from pathlib import Path
 import opentimelineio as otio
 import pytest
 
+from otio_heygen import RenderOptions
+from otio_heygen import render_file as render_timeline
 from otio_heygen.adapters import otio_plugin
 from otio_heygen.output.conform import is_generated_track
-from otio_heygen.pipeline import RenderOptions, render_timeline
 from tests.support.resolve_fake import make_fake, write_png, write_wav
 
 LINKER = "otio_heygen_linker"

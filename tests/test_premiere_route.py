@@ -7,10 +7,10 @@ from pathlib import Path
 import opentimelineio as otio
 import pytest
 
+from otio_heygen import RenderOptions
 from otio_heygen.adapters.premiere import route
 from otio_heygen.errors import InputError
 from otio_heygen.output.conform import is_generated_track
-from otio_heygen.pipeline import RenderOptions
 from tests.support.resolve_fake import make_fake, write_png, write_wav
 
 

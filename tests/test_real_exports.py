@@ -25,7 +25,8 @@ import pytest
 from otio_heygen.cli.main import main
 from otio_heygen.errors import AdapterMissingError, InputError, NoSectionsError, TimelineFormatError
 from otio_heygen.read.timeline import read_timeline
-from otio_heygen.sections.markers import SectionScan, collect_markers, find_sections
+from otio_heygen.sections.collect import collect_markers
+from otio_heygen.sections.markers import SectionScan, find_sections
 
 REAL = Path(__file__).resolve().parent / "fixtures" / "real"
 RT = otio.opentime.RationalTime

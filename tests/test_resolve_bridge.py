@@ -15,9 +15,9 @@ import opentimelineio as otio
 import pytest
 from click.testing import CliRunner
 
+from otio_heygen import RenderOptions
 from otio_heygen.adapters.resolve import bridge, connect
 from otio_heygen.output.conform import is_generated_track
-from otio_heygen.pipeline import RenderOptions
 from tests.support.resolve_fake import FakeResolve, make_fake, write_png, write_wav
 
 FPS = 24.0
@@ -60,7 +60,7 @@ def test_track_mode_exports_renders_imports_and_places_at_the_marker_frames(
 
     ((path, kind, sub),) = resolve.called("Export")
     assert path.endswith(".otio") and (kind, sub) == (resolve.EXPORT_OTIO, resolve.EXPORT_NONE)
-    media_files = sorted(str(Path(c["media"])) for c in result.summary.clips)
+    media_files = sorted(str(c.media) for c in result.summary.clips)
     assert len(media_files) == 2 and all(Path(m).stat().st_size > 1000 for m in media_files)
     ((imported,),) = resolve.called("ImportMedia")
     assert sorted(imported) == media_files
@@ -93,7 +93,7 @@ def test_markers_turn_green_with_job_ids_and_keep_name_note_duration(tmp_path: P
     resolve = make_fake(media["song"], MARKERS, fps=FPS, start=START, length=120)
     result = _run(resolve, tmp_path, media["photo"])
     markers = resolve.project.current.GetMarkers()
-    ids = {c["section"]: (c["job_key"], c["video_id"]) for c in result.summary.clips}
+    ids = {c.section: (c.job_key, c.video_id) for c in result.summary.clips}
     for frame, _, name, duration, note in MARKERS:
         m = markers[float(frame)]
         assert (m["color"], m["name"], m["note"], m["duration"]) == ("Green", name, note, duration)

@@ -12,6 +12,8 @@ import av
 import numpy as np
 import pytest
 
+from otio_heygen import RenderOptions
+from otio_heygen import render_file as render_timeline
 from otio_heygen.cli.main import main
 from otio_heygen.media.sync import correlation_curve, curve_peak
 from otio_heygen.media.thumbs import video_stills
@@ -94,8 +96,6 @@ def test_review_cli_prints_where_the_page_is(rendered: Path, capsys: pytest.Capt
 def test_output_format_without_take_details_is_a_clear_error(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from otio_heygen.pipeline import RenderOptions, render_timeline
-
     xml = render_sample(tmp_path, takes=1).with_name("demo_avatar.xml")
     render_timeline(tmp_path / "sample" / "demo_resolve.otio", xml, RenderOptions(backend="preview"), env=NO_KEY_ENV)
     assert main(["review", str(xml)]) == 2

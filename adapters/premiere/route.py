@@ -3,7 +3,7 @@
 Premiere Pro imports OpenTimelineIO from version 25.6; before that FCP7 XML (File > Export > Final Cut Pro
 XML... and File > Import...) is the route. ``prepare_premiere_import`` picks the output format from the
 Premiere version (or from the input when the version is unknown: an ``.otio`` can only come from 25.6+),
-runs ``otio_heygen.pipeline.render_timeline``, and writes ``<stem>_avatar_IMPORT.txt`` beside the output
+runs ``otio_heygen.render_file``, and writes ``<stem>_avatar_IMPORT.txt`` beside the output
 with the exact import steps. Nothing here talks to Premiere.
 """
 
@@ -15,8 +15,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+import otio_heygen
+from otio_heygen import ProgressEvent, RenderOptions, RenderResult
 from otio_heygen.errors import InputError
-from otio_heygen.pipeline import RenderOptions, RunSummary
 
 __all__ = [
     "OTIO_SINCE",
@@ -32,7 +33,7 @@ OTIO_SINCE = (25, 6)
 """First Premiere Pro version that imports OpenTimelineIO files."""
 
 Suffix = Literal[".otio", ".xml"]
-RenderFn = Callable[..., RunSummary]
+RenderFn = Callable[..., RenderResult]
 _VERSION = re.compile(r"(\d{2,4})(?:\.(\d+))?")
 
 
@@ -86,7 +87,7 @@ class PremiereImport:
     output_path: Path
     instructions_path: Path
     steps: list[str] = field(default_factory=list)
-    summary: RunSummary | None = None
+    summary: RenderResult | None = None
 
 
 def prepare_premiere_import(
@@ -96,21 +97,20 @@ def prepare_premiere_import(
     options: RenderOptions | None = None,
     *,
     render: RenderFn | None = None,
-    on_event: Callable[[dict[str, object]], None] | None = None,
+    on_event: Callable[[ProgressEvent], None] | None = None,
 ) -> PremiereImport:
-    """Render a Premiere export and write the timeline Premiere imports, plus an instructions file."""
+    """Render a Premiere export and write the timeline Premiere imports, plus an instructions file.
+
+    ``options.backend`` names the backend (the caller chooses it; nothing is picked here)."""
     output_path = premiere_output_path(input_path, output_dir, version)
     output_path.parent.mkdir(parents=True, exist_ok=True)
-    if render is None:
-        from otio_heygen import pipeline
-
-        render = pipeline.render_timeline
+    render = render or otio_heygen.render_file
     summary = render(input_path, output_path, options or RenderOptions(), on_event=on_event)
-    steps = import_steps(summary.output_path, summary.media_dir)
-    instructions = summary.output_path.with_name(f"{summary.output_path.stem}_IMPORT.txt")
+    steps = import_steps(output_path, summary.media_dir)
+    instructions = output_path.with_name(f"{output_path.stem}_IMPORT.txt")
     lines = [f"{n}. {step}" for n, step in enumerate(steps, start=1)]
     if summary.failures:
         lines.append("")
-        lines += [f"Not rendered: {name} - {reason}" for name, reason in summary.failures]
+        lines += [f"Not rendered: {f.title} - {f.reason}" for f in summary.failures]
     instructions.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    return PremiereImport(summary.output_path, instructions, steps, summary)
+    return PremiereImport(output_path, instructions, steps, summary)

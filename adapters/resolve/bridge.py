@@ -2,7 +2,7 @@
 
 Owns everything that talks to Resolve's scripting API (``resolve`` object, duck-typed so tests drive a
 fake): connecting, exporting the current timeline to OTIO, handing it to
-``otio_heygen.pipeline.render_timeline``, importing the media into a bin, bringing the result back (a
+``otio_heygen.render_file``, importing the media into a bin, bringing the result back (a
 new timeline imported from the output file, or clips on new video tracks of the current timeline at the
 section frames), and recoloring the section markers with the job ids in their custom data.
 
@@ -26,8 +26,8 @@ from typing import Any, Literal
 
 import opentimelineio as otio
 
-from otio_heygen.pipeline import RenderOptions, RunSummary
-from otio_heygen.sections.model import slugify
+import otio_heygen
+from otio_heygen import ProgressEvent, RenderOptions, RenderResult, slugify
 
 from .api import apply_marker_updates, call, export_otio, marker_color, resolve_version
 from .connect import FILE_ROUTE, ResolveError, connect
@@ -64,13 +64,14 @@ TIMELINE_SUFFIX = " + Avatar IV"
 MEDIA_TYPE_VIDEO = 1
 """``mediaType`` for ``AppendToTimeline``: video only (the song is already on the timeline)."""
 
-RenderFn = Callable[..., RunSummary]
+RenderFn = Callable[..., RenderResult]
 Log = Callable[[str], None]
 
 
 @dataclass(frozen=True)
 class BridgeOptions:
-    """How the bridge runs; ``render`` carries the usual ``otio-heygen render`` options."""
+    """How the bridge runs; ``render`` carries the usual ``otio-heygen render`` options (its ``backend``
+    must be named: the caller chooses it)."""
 
     place: Literal["track", "timeline"] = "track"
     render: RenderOptions = field(default_factory=RenderOptions)
@@ -85,7 +86,7 @@ class BridgeOptions:
 
 @dataclass
 class BridgeResult:
-    summary: RunSummary
+    summary: RenderResult
     output_path: Path
     placements: list[Placement]
     track_indices: list[int] = field(default_factory=list)
@@ -249,22 +250,37 @@ def _import_timeline(media_pool: Any, folder: Any, output: Path, name: str, medi
     return imported
 
 
+def _with_marker_time(
+    ropts: RenderOptions, exported_path: Path, markers: Mapping[Any, Any], start_frame: int, notes: list[str]
+) -> RenderOptions:
+    """The options with ``marker_time`` set from what the export wrote, when left on ``auto``."""
+    if ropts.marker_time != "auto":
+        return ropts
+    try:
+        exported = otio.adapters.read_from_file(str(exported_path))
+    except Exception:  # the pipeline reports unreadable files itself
+        return ropts
+    if isinstance(exported, otio.schema.Timeline):
+        reading = detect_marker_time(exported, markers, start_frame)
+        if reading != "auto":
+            notes.append(f"Resolve wrote marker times {reading} to the timeline start")
+            return dataclasses.replace(ropts, marker_time=reading)
+    return ropts
+
+
 def run_bridge(
     resolve: Any,
     options: BridgeOptions | None = None,
     *,
     render: RenderFn | None = None,
-    on_event: Callable[[dict[str, object]], None] | None = None,
+    on_event: Callable[[ProgressEvent], None] | None = None,
     log: Log = print,
 ) -> BridgeResult:
     """Export the open timeline, render its sections, and bring the clips back into Resolve."""
     options = options or BridgeOptions()
     rendered_color = marker_color(options.rendered_color, "rendered")
     failed_color = marker_color(options.failed_color, "failed")
-    if render is None:
-        from otio_heygen import pipeline
-
-        render = pipeline.render_timeline
+    render = render or otio_heygen.render_file
     project = resolve.GetProjectManager().GetCurrentProject()
     if not project:
         raise ResolveError("No project is open in DaVinci Resolve", hint="open the project, then run again")
@@ -287,30 +303,21 @@ def run_bridge(
         exported_path = Path(tmp) / f"{slugify(name, 'timeline')}.otio"
         export_otio(resolve, timeline, exported_path, name, version)
         log(f"Exported '{name}' ({len(markers)} markers) from Resolve")
-        if ropts.marker_time == "auto":
-            try:
-                exported = otio.adapters.read_from_file(str(exported_path))
-            except Exception:  # the pipeline reports unreadable files itself
-                exported = None
-            if isinstance(exported, otio.schema.Timeline):
-                reading = detect_marker_time(exported, markers, start_frame)
-                if reading != "auto":
-                    ropts = dataclasses.replace(ropts, marker_time=reading)
-                    notes.append(f"Resolve wrote marker times {reading} to the timeline start")
+        ropts = _with_marker_time(ropts, exported_path, markers, start_frame, notes)
         summary = render(exported_path, output_path, ropts, on_event=on_event)
 
-    output = otio.adapters.read_from_file(str(summary.output_path))
-    placements = placements_from_output(output, summary.output_path.parent, summary.clips)
+    output = otio.adapters.read_from_file(str(output_path))
+    placements = placements_from_output(output, output_path.parent, summary.clips)
     media_pool = project.GetMediaPool()
     previous = media_pool.GetCurrentFolder()
     folder = _bin(media_pool, options.bin_name)
-    result = BridgeResult(summary=summary, output_path=summary.output_path, placements=placements, notes=notes)
+    result = BridgeResult(summary=summary, output_path=output_path, placements=placements, notes=notes)
     try:
         items = _import_media(media_pool, folder, [p.media for p in placements]) if placements else {}
         log(f"Imported {len(items)} clips into the '{options.bin_name}' bin")
         if options.place == "timeline":
             new_name = _unique_timeline_name(project, f"{name}{TIMELINE_SUFFIX}")
-            new_timeline = _import_timeline(media_pool, folder, summary.output_path, new_name, summary.media_dir)
+            new_timeline = _import_timeline(media_pool, folder, output_path, new_name, summary.media_dir)
             result.new_timeline_name = str(new_timeline.GetName() or new_name)
             log(f"Imported the new timeline '{result.new_timeline_name}'")
         elif placements:
@@ -326,8 +333,8 @@ def run_bridge(
     result.marker_updates = marker_updates(
         markers,
         placements,
-        summary.failures,
-        output_path=summary.output_path,
+        [(f.title, f.reason) for f in summary.failures],
+        output_path=output_path,
         recolor=recolor,
         rendered_color=rendered_color,
         failed_color=failed_color,

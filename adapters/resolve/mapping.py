@@ -15,8 +15,7 @@ from typing import Any, Literal
 
 import opentimelineio as otio
 
-from otio_heygen.output.conform import GENERATED_KEY, is_generated_track
-from otio_heygen.sections.model import slugify
+from otio_heygen import GENERATED_KEY, RenderedClip, is_generated_track, slugify
 
 from .connect import url_to_path
 
@@ -134,13 +133,13 @@ def _frames(t: otio.opentime.RationalTime, rate: float) -> int:
 
 
 def placements_from_output(
-    output: otio.schema.Timeline, base_dir: Path, clips: Sequence[Mapping[str, object]] = ()
+    output: otio.schema.Timeline, base_dir: Path, clips: Sequence[RenderedClip] = ()
 ) -> list[Placement]:
     """Every clip on the generated tracks of the output timeline, in frames relative to its start.
 
-    ``clips`` (``RunSummary.clips``) fills in video ids the output metadata does not carry.
+    ``clips`` (``RenderResult.clips``) fills in video ids the output metadata does not carry.
     """
-    ids = {Path(str(c.get("media", ""))).name: c.get("video_id") for c in clips if c.get("media")}
+    ids = {c.media.name: c.video_id for c in clips}
     result: list[Placement] = []
     generated = [t for t in output.video_tracks() if is_generated_track(t)]
     for index, track in enumerate(generated):

@@ -60,19 +60,33 @@ def load_bridge() -> ModuleType:
         ) from first
 
 
+def _backend(requested: str | None) -> str:
+    """The backend this script renders with: the one installed with it, else ``heygen`` when a HeyGen key
+    is set, else the free offline ``preview`` (said in Resolve's console)."""
+    if requested:
+        return requested
+    from otio_heygen.config import resolve_api_key
+
+    if resolve_api_key()[0] is not None:
+        return "heygen"
+    print("otio-heygen: no HeyGen key is set: rendering offline previews (backend preview); nothing is spent")
+    return "preview"
+
+
 def _options(bridge: ModuleType, args: argparse.Namespace) -> Any:
-    from otio_heygen.pipeline import RenderOptions
+    from otio_heygen import RenderOptions
 
     render = RenderOptions(
-        backend=args.backend or None,
+        backend=_backend(args.backend or None),
         image=Path(args.image).expanduser() if args.image else None,
     )
     output_dir = Path(args.output_dir).expanduser() if args.output_dir else None
     return bridge.BridgeOptions(place=args.place, render=render, output_dir=output_dir)
 
 
-def _print_event(event: dict[str, object]) -> None:
+def _print_event(typed: Any) -> None:
     """Resolve's console shows plain prints: notices, warnings, the plan and each section's state."""
+    event = typed.to_dict()
     kind = event.get("event")
     if kind in ("notice", "warning"):
         print(f"otio-heygen: {kind}: {event.get('message')}")
@@ -114,8 +128,8 @@ def main(namespace: Mapping[str, Any] | None = None, argv: list[str] | None = No
         print(f"otio-heygen: {note}")
     print(f"otio-heygen: {summary.rendered} rendered, {summary.reused} reused, spent ${summary.spent_usd:.2f}")
     print(f"otio-heygen: timeline written to {result.output_path}")
-    for name, reason in summary.failures:
-        print(f"otio-heygen: FAILED {name}: {reason}")
+    for failure in summary.failures:
+        print(f"otio-heygen: FAILED {failure.title}: {failure.reason}")
     return 1 if summary.failures else 0
 
 

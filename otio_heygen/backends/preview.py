@@ -3,7 +3,8 @@ exactly the section's audio, at the timeline's frame rate.
 
 No key, no network: it lets an editor try the whole round trip (import, line-up, relink)
 before spending money. A thin bar along the bottom grows with time, so sync against the
-song can be checked by eye.
+song can be checked by eye. :class:`PreviewBackend` is the ``Backend`` around it, registered as
+``preview`` in the ``otio_heygen.backends`` entry-point group (:func:`create`).
 """
 
 from __future__ import annotations
@@ -20,8 +21,9 @@ from otio_heygen.media.photo import load_photo_rgb
 from otio_heygen.planning.types import RemoteStatus, RenderRequest
 from otio_heygen.read.rates import exact_rate as rate_fraction
 from otio_heygen.run.contract import AssetKind
+from otio_heygen.run.registry import BackendSettings
 
-__all__ = ["PreviewBackend", "draw_text", "rate_fraction", "render_preview"]
+__all__ = ["PreviewBackend", "create", "draw_text", "rate_fraction", "render_preview"]
 
 # 5x7 bitmap font, one string of 7 rows of 5 pixels per glyph.
 _FONT_ROWS = {
@@ -186,7 +188,7 @@ def _encode_audio(
 
 
 class PreviewBackend:
-    """Offline backend: renders a preview MP4 locally (see ``render_preview``)."""
+    """Offline backend: "uploads" are local names, a "render" is :func:`render_preview` at download time."""
 
     name = "preview"
     price_per_second = 0.0
@@ -206,3 +208,9 @@ class PreviewBackend:
 
     def download(self, video_id: str, request: RenderRequest, dest: Path) -> None:
         render_preview(request, dest, width=self.width, height=self.height)
+
+
+def create(settings: BackendSettings) -> PreviewBackend:
+    """The ``preview`` entry point: ``width``/``height`` of the frames may come in ``settings.options``."""
+    options = settings.options
+    return PreviewBackend(width=int(options.get("width", 640)), height=int(options.get("height", 360)))

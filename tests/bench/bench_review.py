@@ -24,9 +24,10 @@ from pathlib import Path
 import numpy as np
 import opentimelineio as otio
 
+from otio_heygen import RenderOptions
+from otio_heygen import render_file as render_timeline
 from otio_heygen.media.audio import read_audio, write_upload_audio
 from otio_heygen.media.sync import ANALYSIS_RATE
-from otio_heygen.pipeline import RenderOptions, render_timeline
 from otio_heygen.review import build_review
 
 RATE = 25.0

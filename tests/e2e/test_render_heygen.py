@@ -10,8 +10,10 @@ import opentimelineio as otio
 import pytest
 from pytest_httpserver import HTTPServer
 
+from otio_heygen import RenderOptions
+from otio_heygen import plan_file as plan_timeline
+from otio_heygen import render_file as render_timeline
 from otio_heygen.errors import BudgetExceededError
-from otio_heygen.pipeline import RenderOptions, plan_timeline, render_timeline
 from tests.conftest import SAMPLES
 from tests.support.clock import FakeTime
 from tests.support.heygen_fake import FAKE_API_KEY, FakeHeyGen
@@ -22,6 +24,9 @@ def sample(tmp_path: Path) -> Path:
     dest = tmp_path / "sample"
     shutil.copytree(SAMPLES, dest, ignore=shutil.ignore_patterns("*.py", "__pycache__"))
     return dest / "demo_resolve.otio"
+
+
+HEYGEN = RenderOptions(backend="heygen")  # a library call names its backend (the CLI picks it from the key)
 
 
 def env_for(fake: FakeHeyGen, cache: Path) -> dict[str, str]:
@@ -40,7 +45,7 @@ def test_whole_render_against_strict_v3_server(httpserver: HTTPServer, sample: P
     out = tmp_path / "out" / "demo_avatar.otio"
     events: list[dict[str, object]] = []
 
-    summary = render_timeline(sample, out, RenderOptions(), env=env, on_event=events.append,
+    summary = render_timeline(sample, out, HEYGEN, env=env, on_event=lambda e: events.append(e.to_dict()),
                               sleep=time.sleep, clock=time.clock)
 
     assert summary.backend == "heygen" and not summary.failures
@@ -53,10 +58,10 @@ def test_whole_render_against_strict_v3_server(httpserver: HTTPServer, sample: P
 
     result = otio.adapters.read_from_file(str(out))
     track = next(t for t in result.tracks if t.name == "Avatar IV")
-    plan = plan_timeline(sample, RenderOptions(), env=env)
+    plan = plan_timeline(sample, HEYGEN, env=env)
     placed = [(c.range_in_parent().start_time.value, c.range_in_parent().end_time_exclusive().value)
               for c in track.find_clips()]
-    assert placed == [(j.section.start_frame, j.section.end_frame) for j in plan.jobs]
+    assert placed == [(s.start_frame, s.end_frame) for s in plan.sections]
     video_ids = {c.metadata["otio_heygen"]["video_id"] for c in track.find_clips()}
     assert video_ids == set(fake.videos)
 
@@ -67,7 +72,7 @@ def test_whole_render_against_strict_v3_server(httpserver: HTTPServer, sample: P
 
     # rerun: zero uploads, zero creates, same output
     before = (fake.upload_requests, fake.create_requests)
-    again = render_timeline(sample, out, RenderOptions(), env=env, sleep=time.sleep, clock=time.clock)
+    again = render_timeline(sample, out, HEYGEN, env=env, sleep=time.sleep, clock=time.clock)
     assert (fake.upload_requests, fake.create_requests) == before
     assert again.rendered == 0 and again.reused == 6
 
@@ -79,7 +84,7 @@ def test_budget_below_estimate_uploads_and_creates_nothing(
     fake = FakeHeyGen(httpserver, clock=time.clock)
     env = env_for(fake, tmp_path / "assets.sqlite")
     with pytest.raises(BudgetExceededError) as info:
-        render_timeline(sample, tmp_path / "o.otio", RenderOptions(budget_usd=2.0), env=env,
+        render_timeline(sample, tmp_path / "o.otio", RenderOptions(backend="heygen", budget_usd=2.0), env=env,
                         sleep=time.sleep, clock=time.clock)
     assert info.value.exit_code == 2
     assert fake.upload_requests == 0 and fake.create_requests == 0
@@ -91,7 +96,7 @@ def test_editing_one_note_rerenders_only_that_section(httpserver: HTTPServer, sa
     fake = FakeHeyGen(httpserver, render_seconds=10.0, clock=time.clock)
     env = env_for(fake, tmp_path / "assets.sqlite")
     out = tmp_path / "out.otio"
-    render_timeline(sample, out, RenderOptions(), env=env, sleep=time.sleep, clock=time.clock)
+    render_timeline(sample, out, HEYGEN, env=env, sleep=time.sleep, clock=time.clock)
     assert fake.creates == 6
 
     edited = otio.adapters.read_from_file(str(sample))
@@ -100,7 +105,7 @@ def test_editing_one_note_rerenders_only_that_section(httpserver: HTTPServer, sa
     edited_path = sample.with_name("demo_edited.otio")
     otio.adapters.write_to_file(edited, str(edited_path))
 
-    summary = render_timeline(edited_path, out, RenderOptions(), env=env, sleep=time.sleep, clock=time.clock)
+    summary = render_timeline(edited_path, out, HEYGEN, env=env, sleep=time.sleep, clock=time.clock)
     assert fake.creates == 7 and summary.rendered == 1 and summary.reused == 5
     assert fake.uploads == 7  # the photo and the audio slices were already uploaded
     with sqlite3.connect(str(out.parent / ".otio-heygen" / "journal.sqlite")) as db:
@@ -111,7 +116,7 @@ def test_warns_when_estimate_exceeds_balance(httpserver: HTTPServer, sample: Pat
     time = FakeTime(min_step=0.001)
     fake = FakeHeyGen(httpserver, clock=time.clock, balance=1.5)
     events: list[dict[str, object]] = []
-    render_timeline(sample, tmp_path / "o.otio", RenderOptions(), env=env_for(fake, tmp_path / "a.sqlite"),
-                    on_event=events.append, sleep=time.sleep, clock=time.clock)
+    render_timeline(sample, tmp_path / "o.otio", HEYGEN, env=env_for(fake, tmp_path / "a.sqlite"),
+                    on_event=lambda e: events.append(e.to_dict()), sleep=time.sleep, clock=time.clock)
     notices = [str(e["message"]) for e in events if e.get("event") == "notice"]
     assert any("more than the account balance $1.50" in n for n in notices), notices

@@ -8,10 +8,11 @@ from pathlib import Path
 
 import numpy as np
 
+from otio_heygen import RenderOptions
+from otio_heygen import render_file as render_timeline
 from otio_heygen.backends.preview import render_preview
 from otio_heygen.media.audio import read_audio, write_upload_audio
 from otio_heygen.output.takes import read_takes
-from otio_heygen.pipeline import RenderOptions, render_timeline
 from otio_heygen.planning.types import RenderRequest
 from otio_heygen.read.timeline import read_timeline
 from otio_heygen.review import sent_audio_for

@@ -1,0 +1,180 @@
+"""What ``plan`` and ``render`` return: frozen, documented dataclasses (no dicts).
+
+Frames are whole frames on the timeline, counted from its first frame (``global_start_time``
+excluded), at the timeline's own rate. ``PlanResult.to_json`` is the ``otio-heygen plan --json``
+contract.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import opentimelineio as otio
+
+from otio_heygen.planning.plan import Plan
+from otio_heygen.planning.types import ClipResult, Job
+
+__all__ = ["PlanResult", "PlannedSection", "RenderResult", "RenderedClip", "SectionFailure"]
+
+
+@dataclass(frozen=True)
+class PlannedSection:
+    """One render of the plan: a section (one take of it) and its settings."""
+
+    index: int
+    """1-based position of the section in timeline order."""
+    name: str
+    take: int
+    start_frame: int
+    end_frame: int
+    """Exclusive."""
+    rate: float
+    seconds: float
+    """Length of the section (handles not included)."""
+    image: Path | None
+    motion_prompt: str | None
+    expressiveness: str
+    resolution: str
+    aspect_ratio: str
+    color: str
+    job_key: str
+    """What decides whether a rerun pays: the same key is never bought twice."""
+    media_name: str
+    """File name of its clip in the media folder (``03_Chorus_1_take1.mp4``)."""
+
+    @classmethod
+    def of(cls, job: Job, rate: float) -> PlannedSection:
+        s, conf = job.section, job.settings
+        return cls(
+            index=s.index, name=s.name, take=job.take, start_frame=s.start_frame, end_frame=s.end_frame,
+            rate=rate, seconds=s.seconds, image=conf.image, motion_prompt=conf.motion_prompt,
+            expressiveness=conf.expressiveness, resolution=conf.resolution, aspect_ratio=conf.aspect_ratio,
+            color=s.color, job_key=job.key, media_name=job.media_basename,
+        )
+
+
+@dataclass(frozen=True)
+class PlanResult:
+    """The sections a timeline makes, their settings and the estimated cost. Nothing spent."""
+
+    timeline: otio.schema.Timeline
+    """The timeline planned (as read; never modified)."""
+    sections: tuple[PlannedSection, ...]
+    rate: float
+    timecode_start: int
+    """The timeline's start timecode in frames (display only)."""
+    total_seconds: float
+    """Seconds of video to render (every take, handles included)."""
+    estimated_cost_usd: float
+    price_per_second: float
+    warnings: tuple[str, ...]
+    skipped: tuple[str, ...] = ()
+    """Sections a marker note says to skip."""
+
+    @classmethod
+    def of(cls, timeline: otio.schema.Timeline, plan: Plan) -> PlanResult:
+        return cls(
+            timeline=timeline, sections=tuple(PlannedSection.of(j, plan.rate) for j in plan.jobs), rate=plan.rate,
+            timecode_start=plan.timecode_start, total_seconds=plan.total_seconds,
+            estimated_cost_usd=plan.estimated_cost_usd, price_per_second=plan.price_per_second,
+            warnings=plan.warnings, skipped=plan.skipped,
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        """The ``otio-heygen plan --json`` object."""
+        return {
+            "sections": [
+                {
+                    "index": s.index, "name": s.name, "take": s.take, "start_frame": s.start_frame,
+                    "end_frame": s.end_frame, "rate": self.rate, "seconds": round(s.seconds, 6),
+                    "image": str(s.image) if s.image else None, "motion_prompt": s.motion_prompt,
+                    "expressiveness": s.expressiveness, "resolution": s.resolution, "aspect_ratio": s.aspect_ratio,
+                    "color": s.color, "job_key": s.job_key, "media": s.media_name,
+                }
+                for s in self.sections
+            ],
+            "skipped": list(self.skipped),
+            "total_seconds": round(self.total_seconds, 3),
+            "estimated_cost_usd": self.estimated_cost_usd,
+            "price_per_second_usd": self.price_per_second,
+            "warnings": list(self.warnings),
+        }
+
+
+@dataclass(frozen=True)
+class RenderedClip:
+    """A finished clip on the returned timeline."""
+
+    section: str
+    take: int
+    start_frame: int
+    """Where its section starts on the timeline."""
+    end_frame: int
+    """Where its section ends (exclusive)."""
+    media: Path
+    video_id: str | None
+    """The render's id at the backend."""
+    job_key: str
+    sync_offset_ms: float | None
+    """Measured lip-sync offset of the clip against the section audio (None: not measurable)."""
+    sync_flagged: bool
+    """True when the clip is more than a frame off."""
+    cost_usd: float
+    """What the render cost when it was bought (0 for a free backend)."""
+    bought: bool
+    """Bought (created) during this call."""
+    reused: bool
+    """Finished before this call and taken as it was (nothing sent to the backend)."""
+
+    @classmethod
+    def of(cls, result: ClipResult, *, bought: bool, reused: bool) -> RenderedClip:
+        job, info = result.job, result.provenance
+        sync = info.get("sync")
+        cost = info.get("cost_usd")
+        video_id = info.get("video_id")
+        return cls(
+            section=job.section.name, take=job.take, start_frame=job.section.start_frame,
+            end_frame=job.section.end_frame, media=result.media_path,
+            video_id=None if video_id is None else str(video_id), job_key=job.key,
+            sync_offset_ms=None if result.sync_offset_ms is None else round(result.sync_offset_ms, 2),
+            sync_flagged=bool(sync.get("flagged")) if isinstance(sync, dict) else False,
+            cost_usd=float(cost) if isinstance(cost, (int, float)) else 0.0, bought=bought, reused=reused,
+        )
+
+
+@dataclass(frozen=True)
+class SectionFailure:
+    """A section (take) that did not render; run again to retry it (nothing paid is bought twice)."""
+
+    section: str
+    take: int
+    title: str
+    """The section's name, with ``(take N)`` after the first take."""
+    reason: str
+
+
+@dataclass(frozen=True)
+class RenderResult:
+    """What a render produced. Failed sections do not raise: they are in ``failures``."""
+
+    timeline: otio.schema.Timeline
+    """A copy of the input with the clips on new tracks (the input is never modified)."""
+    clips: tuple[RenderedClip, ...]
+    failures: tuple[SectionFailure, ...]
+    backend: str
+    media_dir: Path
+    rendered: int
+    """Renders created (bought) by this call."""
+    reused: int
+    """Finished clips taken from earlier runs."""
+    spent_usd: float
+    warnings: tuple[str, ...] = ()
+    output_path: Path | None = None
+    """Where ``render_file`` wrote the timeline (None for ``render``)."""
+
+    @staticmethod
+    def failures_of(items: Iterable[tuple[Job, str]]) -> tuple[SectionFailure, ...]:
+        return tuple(SectionFailure(job.section.name, job.take, job.title, reason) for job, reason in items)

@@ -1,0 +1,156 @@
+"""One render's run: the journal opened beside the media, every planned job driven through the backend.
+
+Owns the glue between a prepared plan and the run layer: the section audio cut for each upload, each
+downloaded clip probed and its lip-sync measured, new takes keyed for ``regenerate``, the balance
+warning before a paid run, and which clips this call bought or reused (read from the run's own
+events). The orchestration itself (threads, budget, idempotency) is ``otio_heygen.run.runner``'s.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from otio_heygen.errors import ConfigError, MediaError, OtioHeygenError
+from otio_heygen.media.audio import SongAudio, probe_media, write_upload_audio
+from otio_heygen.media.photo import file_digest
+from otio_heygen.media.sync import MIN_CONFIDENCE, check_clip_sync
+from otio_heygen.options import RenderOptions
+from otio_heygen.planning.plan import rekey
+from otio_heygen.planning.types import ClipResult, Job
+from otio_heygen.preparing import Prepared
+from otio_heygen.run.contract import Backend, Unauthorized
+from otio_heygen.run.journal import Journal
+from otio_heygen.run.registry import HasAccount
+from otio_heygen.run.runner import RunOptions, RunReport, estimate_pending_cost, plan_regenerations, run_jobs
+
+__all__ = ["RunOutcome", "run_render"]
+
+RawSink = Callable[[dict[str, Any]], None]
+
+
+class ClipSteps:
+    """What the runner asks of the pipeline for each job: its audio, its finished clip, a new take's key."""
+
+    def __init__(self, song: SongAudio, audio_dir: Path, rate: float) -> None:
+        self.song = song
+        self.audio_dir = audio_dir
+        self.rate = rate
+
+    def rekey_job(self, job: Job, take: int) -> Job:
+        image = job.settings.image
+        photo = file_digest(image) if image else None
+        audio = self.song.slice_digest(job.audio_start_frame, job.audio_end_frame)
+        return rekey(job, take, photo_digest=photo, audio_digest=audio)
+
+    def prepare_audio(self, job: Job) -> Path:
+        samples = self.song.cut(job.audio_start_frame, job.audio_end_frame)
+        return write_upload_audio(samples, self.song.sample_rate, self.audio_dir / f"{job.key[:24]}.wav")
+
+    def finish_clip(self, job: Job, media: Path, info: Mapping[str, object]) -> ClipResult:
+        probed = probe_media(media)
+        if not probed.has_video:
+            raise MediaError(f"downloaded clip for {job.title!r} has no video stream: {media}")
+        written = [self.audio_dir / f"{job.key[:24]}{suffix}" for suffix in (".wav", ".mp3")]
+        sent = next((path for path in written if path.exists()), None) or self.prepare_audio(job)
+        sync = check_clip_sync(media, sent, self.rate)
+        provenance: dict[str, Any] = {**info, "sync": {
+            "offset_ms": round(sync.offset_ms, 2), "offset_frames": round(sync.offset_frames, 3),
+            "confidence": round(sync.confidence, 3), "flagged": sync.flagged,
+        }}
+        return ClipResult(
+            job=job, media_path=media, media_duration_frames=max(1, round(probed.duration_seconds * self.rate)),
+            provenance=provenance, sync_offset_ms=sync.offset_ms if sync.confidence >= MIN_CONFIDENCE else None,
+        )
+
+
+def warn_if_over_balance(
+    backend: Backend, pending_usd: float, budget_usd: float | None, notice: Callable[[str], None]
+) -> None:
+    """Before a paid run: warn when the estimate exceeds the account's balance (one request).
+
+    A backend that cannot tell (no ``HasAccount``), nothing to pay, or a budget that refuses the run
+    anyway: no request. Refused credentials stop the run here, before any upload (``ConfigError``).
+    """
+    if not isinstance(backend, HasAccount) or pending_usd <= 0 or (budget_usd is not None and pending_usd > budget_usd):
+        return
+    try:
+        balance = backend.account_info().balance
+    except Unauthorized as exc:  # a wrong key: every render would fail, stop before any upload
+        raise ConfigError(exc.message, hint=exc.hint or f"check the {backend.name} key") from exc
+    except OtioHeygenError as exc:
+        notice(f"could not read the {backend.name} balance ({exc.one_line()}); continuing")
+        return
+    if balance is not None and pending_usd > balance:
+        notice(f"warning: the estimate ${pending_usd:.2f} is more than the account balance ${balance:.2f}; "
+               "renders will stop when the credit runs out (finished clips are kept)")
+
+
+@dataclass
+class RunOutcome:
+    """The runner's report plus which jobs this call created and which it reused."""
+
+    report: RunReport
+    created: set[str] = field(default_factory=set)
+    reused: set[str] = field(default_factory=set)
+
+
+class _Tracker:
+    """Reads the run's events for what the report does not say per job; forwards them to the caller.
+
+    A caller's handler that raises is dropped (progress never decides a job's fate), the tracking goes on.
+    """
+
+    def __init__(self, outcome: RunOutcome, forward: RawSink | None) -> None:
+        self.outcome = outcome
+        self.forward = forward
+
+    def __call__(self, event: dict[str, Any]) -> None:
+        if event.get("event") == "state":
+            key = str(event.get("key"))
+            if event.get("reused") is True:
+                self.outcome.reused.add(key)
+            elif event.get("state") == "rendering" and "cost_usd" in event:
+                self.outcome.created.add(key)
+        if self.forward is not None:
+            try:
+                self.forward(event)
+            except Exception:
+                self.forward = None
+
+
+def run_render(
+    prepared: Prepared,
+    options: RenderOptions,
+    backend: Backend,
+    *,
+    media_dir: Path,
+    journal_dir: Path,
+    on_raw_event: RawSink | None,
+    notice: Callable[[str], None],
+    sleep: Callable[[float], None],
+    clock: Callable[[], float],
+) -> RunOutcome:
+    """Render every planned job (journal in ``journal_dir/.otio-heygen``, clips in ``media_dir``)."""
+    song = prepared.song
+    assert song is not None  # for_render: prepare raised otherwise
+    outcome = RunOutcome(report=RunReport([], [], 0.0, 0, 0))
+    with Journal.open(journal_dir) as journal:
+        steps = ClipSteps(song, journal.path.parent / "audio", prepared.rate)
+        jobs = plan_regenerations(prepared.plan.jobs, journal, options.regenerate, steps.rekey_job)
+        kept = plan_regenerations(prepared.left_out, journal, (), steps.rekey_job)
+        warn_if_over_balance(backend, estimate_pending_cost(jobs, journal, backend.price_per_second),
+                             options.budget_usd, notice)
+        run_options = RunOptions(
+            concurrency=options.concurrency or prepared.settings.concurrency,
+            budget_usd=options.budget_usd,
+            poll_interval_s=prepared.settings.poll_interval,
+        )
+        outcome.report = run_jobs(
+            jobs, backend=backend, journal=journal, prepare_audio=steps.prepare_audio, finish_clip=steps.finish_clip,
+            media_dir=media_dir, options=run_options, on_event=_Tracker(outcome, on_raw_event), sleep=sleep,
+            clock=clock, keep=kept,
+        )
+    return outcome
