@@ -32,7 +32,7 @@ from otio_heygen.planning.plan import check_regenerate
 from otio_heygen.preparing import Prepared, TimelineSource, prepare
 from otio_heygen.read.timeline import read_timeline
 from otio_heygen.results import PlanResult, RenderedClip, RenderResult
-from otio_heygen.run.contract import Backend
+from otio_heygen.run.contract import Backend, Unreachable
 from otio_heygen.run.registry import BackendSettings, create_backend, list_backends
 from otio_heygen.session import run_render
 from otio_heygen.target import make_output_folder, media_dir_for, preflight_write, remove_if_empty, url_maker
@@ -105,6 +105,20 @@ def get_backend(name: str, *, env: Mapping[str, str] | None = None, **settings: 
     ))
 
 
+def _require_backend(requested: str | Backend | None, opts: RenderOptions) -> None:
+    """Refuse a render that names no backend, or one not installed, before any work."""
+    if requested is not None and not isinstance(requested, str):
+        return
+    name = requested or opts.backend
+    installed = list_backends()
+    if not name:
+        raise ConfigError("no backend named: a render must say which backend renders (nothing paid is chosen "
+                          f"for you); installed: {', '.join(installed)}",
+                          hint="pass backend='preview' to try it offline for free, or backend='heygen'")
+    if name not in installed:
+        create_backend(name, BackendSettings())  # raises the one "unknown backend" error
+
+
 def _open_backend(
     requested: str | Backend | None, opts: RenderOptions, settings: Settings, overrides: Mapping[str, Any] | None,
     sleep: Sleep, clock: Clock,
@@ -113,10 +127,7 @@ def _open_backend(
     if requested is not None and not isinstance(requested, str):
         return requested, False
     name = requested or opts.backend
-    if not name:
-        raise ConfigError("no backend named: a render must say which backend renders (nothing paid is chosen "
-                          f"for you); installed: {', '.join(list_backends())}",
-                          hint="pass backend='preview' to try it offline for free, or backend='heygen'")
+    assert name, "checked by _require_backend"
     values = {"concurrency": opts.concurrency or settings.concurrency, "sleep": sleep, "clock": clock,
               **_configured_for(name, settings), **(overrides or {})}
     return create_backend(name, BackendSettings.from_kwargs(values)), True
@@ -204,6 +215,7 @@ def render(
     events (``otio_heygen.events``).
     """
     opts = _options(RenderOptions, options, changes)
+    _require_backend(backend, opts)
     media = Path(media_dir).expanduser().resolve()
     base = _base_dir(base_dir).resolve()
     prepared = _checked(TimelineSource(timeline, base), opts, env)
@@ -240,6 +252,7 @@ def render_file(
     removes the folders it created. The input file is never modified; the output is written atomically.
     """
     opts = _options(RenderOptions, options, changes)
+    _require_backend(backend, opts)
     timeline_path, output_path = Path(path), Path(output)
     if not timeline_path.exists():
         read_timeline(timeline_path)  # raises the one clear "not found" error
@@ -262,6 +275,9 @@ def render_file(
             url_for=url_maker(output_path, relative=opts.relative_paths), on_event=on_event, sleep=sleep, clock=clock,
             keepers=keepers_of(output_path),
         )
+    except Unreachable:
+        remove_if_empty(created)  # the service was never reached: nothing was written
+        raise
     finally:
         _close(engine, owned)
     write_timeline(result.timeline, output_path, input_path=timeline_path, schema_versions=opts.schema_version)

@@ -2,8 +2,10 @@
 
 Owns the glue between a prepared plan and the run layer: the section audio cut for each upload, each
 downloaded clip probed and its lip-sync measured, new takes keyed for ``regenerate``, the balance
-warning before a paid run, and which clips this call bought or reused (read from the run's own
-events). The orchestration itself (threads, budget, idempotency) is ``otio_heygen.run.runner``'s.
+warning before a paid run (the run's first request: for a first render into a folder it is made
+before the journal exists, so a service that cannot be reached leaves nothing behind), and which
+clips this call bought or reused (read from the run's own events). The orchestration itself
+(threads, budget, idempotency) is ``otio_heygen.run.runner``'s.
 """
 
 from __future__ import annotations
@@ -21,8 +23,8 @@ from otio_heygen.options import RenderOptions
 from otio_heygen.planning.plan import rekey
 from otio_heygen.planning.types import ClipResult, Job
 from otio_heygen.preparing import Prepared
-from otio_heygen.run.contract import Backend, Unauthorized
-from otio_heygen.run.journal import Journal
+from otio_heygen.run.contract import Backend, Unauthorized, Unreachable
+from otio_heygen.run.journal import Journal, job_seconds, journal_path
 from otio_heygen.run.registry import HasAccount
 from otio_heygen.run.runner import RunOptions, RunReport, estimate_pending_cost, plan_regenerations, run_jobs
 
@@ -66,22 +68,45 @@ class ClipSteps:
         )
 
 
-def warn_if_over_balance(
-    backend: Backend, pending_usd: float, budget_usd: float | None, notice: Callable[[str], None]
-) -> None:
-    """Before a paid run: warn when the estimate exceeds the account's balance (one request).
+def _wants_balance(backend: Backend, pending_usd: float, budget_usd: float | None) -> bool:
+    """A backend that cannot tell (no ``HasAccount``), nothing to pay, or a budget that refuses the run
+    anyway: no request."""
+    return isinstance(backend, HasAccount) and pending_usd > 0 and not (
+        budget_usd is not None and pending_usd > budget_usd
+    )
 
-    A backend that cannot tell (no ``HasAccount``), nothing to pay, or a budget that refuses the run
-    anyway: no request. Refused credentials stop the run here, before any upload (``ConfigError``).
-    """
-    if not isinstance(backend, HasAccount) or pending_usd <= 0 or (budget_usd is not None and pending_usd > budget_usd):
-        return
+
+def _balance(backend: Backend, notice: Callable[[str], None]) -> float | None:
+    """The account's balance (one request; None when it cannot be read now). Refused credentials
+    (``ConfigError``) and a service that cannot be reached at all (``Unreachable``) stop the run here,
+    before any upload."""
+    assert isinstance(backend, HasAccount)
     try:
-        balance = backend.account_info().balance
+        return backend.account_info().balance
     except Unauthorized as exc:  # a wrong key: every render would fail, stop before any upload
         raise ConfigError(exc.message, hint=exc.hint or f"check the {backend.name} key") from exc
+    except Unreachable:
+        raise
     except OtioHeygenError as exc:
         notice(f"could not read the {backend.name} balance ({exc.one_line()}); continuing")
+        return None
+
+
+def warn_if_over_balance(
+    backend: Backend,
+    pending_usd: float,
+    budget_usd: float | None,
+    notice: Callable[[str], None],
+    *,
+    known: tuple[float | None] | None = None,
+) -> None:
+    """Before a paid run: warn when the estimate exceeds the account's balance (one request, unless
+    ``known`` holds the balance read already)."""
+    if known is not None:
+        balance = known[0]
+    elif _wants_balance(backend, pending_usd, budget_usd):
+        balance = _balance(backend, notice)
+    else:
         return
     if balance is not None and pending_usd > balance:
         notice(f"warning: the estimate ${pending_usd:.2f} is more than the account balance ${balance:.2f}; "
@@ -137,12 +162,20 @@ def run_render(
     song = prepared.song
     assert song is not None  # for_render: prepare raised otherwise
     outcome = RunOutcome(report=RunReport([], [], 0.0, 0, 0))
+    known: tuple[float | None] | None = None
+    if not journal_path(journal_dir).exists():
+        # a first render here: reach the service before writing anything (a rerun may need no network
+        # at all, so there it is asked only once the journal says what is still to pay)
+        unique = {job.key: job for job in prepared.plan.jobs}.values()
+        pending = round(sum(job_seconds(job) for job in unique) * backend.price_per_second, 6)
+        if _wants_balance(backend, pending, options.budget_usd):
+            known = (_balance(backend, notice),)
     with Journal.open(journal_dir) as journal:
         steps = ClipSteps(song, journal.path.parent / "audio", prepared.rate)
         jobs = plan_regenerations(prepared.plan.jobs, journal, options.regenerate, steps.rekey_job)
         kept = plan_regenerations(prepared.left_out, journal, (), steps.rekey_job)
         warn_if_over_balance(backend, estimate_pending_cost(jobs, journal, backend.price_per_second),
-                             options.budget_usd, notice)
+                             options.budget_usd, notice, known=known)
         run_options = RunOptions(
             concurrency=options.concurrency or prepared.settings.concurrency,
             budget_usd=options.budget_usd,

@@ -12,7 +12,7 @@ from pytest_httpserver import HTTPServer
 
 import otio_heygen
 from otio_heygen import api
-from otio_heygen.backends.heygen.retry import DEFAULT_MAX_RETRIES
+from otio_heygen.backends.heygen.retry import RETRY_BUDGET_S
 from otio_heygen.events import (
     ConcurrencyChanged,
     CreatingStopped,
@@ -119,7 +119,7 @@ def test_a_heygen_run_with_429_and_402_converts_losslessly(
 ) -> None:
     time = FakeTime(min_step=0.001)
     fake = FakeHeyGen(httpserver, render_seconds=30.0, clock=time.clock)
-    fake.inject("create", 429, retry_after="3", times=DEFAULT_MAX_RETRIES + 1)  # past the client's own retries
+    fake.inject("create", 429, retry_after=str(RETRY_BUDGET_S + 1))  # longer than the client's own retries
     fake.inject("create", 402, times=1)
     raws = _recording(monkeypatch)
     env = {"HEYGEN_API_KEY": FAKE_API_KEY, "HEYGEN_API_URL": fake.base_url, "OTIO_HEYGEN_POLL_INTERVAL": "5",

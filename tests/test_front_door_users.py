@@ -8,11 +8,13 @@ import shutil
 from pathlib import Path
 
 import pytest
+from pytest_httpserver import HTTPServer
 
 from otio_heygen.adapters.resolve import otio_heygen_resolve as script
 from otio_heygen.cli.main import main
 from otio_heygen.cli.options import NO_KEY_NOTICE, backend_for
 from tests.conftest import SAMPLES
+from tests.support.heygen_fake import FAKE_API_KEY, FakeHeyGen
 
 KEY = "sk_V2_hgu_abcdefghijklmnopqrstuvwxyz0123456789"
 
@@ -61,3 +63,19 @@ def test_json_render_refused_for_bad_input_prints_only_the_error(sample: Path, t
     (line,) = captured.out.splitlines()
     assert code == 2 and json.loads(line)["event"] == "error" and "Nope" in json.loads(line)["message"]
     assert "previews" not in captured.err  # the default-backend notice waits for valid input
+
+
+def test_account_reads_the_balance_through_the_heygen_plugin(
+    httpserver: HTTPServer, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    fake = FakeHeyGen(httpserver, balance=12.5)
+    monkeypatch.setenv("HEYGEN_API_KEY", FAKE_API_KEY)
+    monkeypatch.setenv("HEYGEN_API_URL", fake.base_url)
+    assert main(["account", "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["balance"] == 12.5 and info["api_url"] == fake.base_url
+
+    monkeypatch.setenv("HEYGEN_API_KEY", FAKE_API_KEY + "x")  # refused: the same exit code as before
+    assert main(["account"]) == 1
+    captured = capsys.readouterr()
+    assert "otio-heygen: error:" in captured.err and FAKE_API_KEY not in captured.err + captured.out

@@ -26,6 +26,7 @@ from otio_heygen.backends.heygen.errors import (
     PayloadTooLargeError,
     RateLimitError,
     RequestInProgressError,
+    UnreachableError,
 )
 from otio_heygen.backends.heygen.http import CREATE_TIMEOUT, build_http_client
 from otio_heygen.backends.heygen.models import (
@@ -35,10 +36,9 @@ from otio_heygen.backends.heygen.models import (
     ImageAssetRef,
     VideoData,
 )
-from otio_heygen.backends.heygen.retry import DEFAULT_MAX_RETRIES, MAX_RETRY_DELAY
+from otio_heygen.backends.heygen.retry import MAX_RETRY_DELAY, RETRY_BUDGET_S
 from otio_heygen.errors import ApiError, MediaError, PhotoError
 from otio_heygen.media.files import sniff_mime
-from otio_heygen.run.contract import RemoteFailed, RenderTimeout
 from tests.support.clock import FakeTime
 from tests.support.heygen_fake import FAKE_API_KEY, FakeHeyGen, http_date, write_test_png, write_test_wav
 
@@ -90,7 +90,7 @@ def body(assets: tuple[str, str], title: str = "Chorus 1", **kw: Any) -> CreateV
     return CreateVideoRequest(**values)
 
 
-def test_happy_path_wait_and_download(httpserver: Any, ft: FakeTime, tmp_path: Path) -> None:
+def test_happy_path_status_and_download(httpserver: Any, ft: FakeTime, tmp_path: Path) -> None:
     fake = FakeHeyGen(httpserver, render_seconds=240.0, clock=ft.clock)
     client = make_client(fake.base_url, ft)
     ids = (
@@ -99,9 +99,15 @@ def test_happy_path_wait_and_download(httpserver: Any, ft: FakeTime, tmp_path: P
     )
     created = client.create_video(body(ids), idempotency_key="otioheygen:happy")
     assert created.status == "waiting"  # undocumented status, tolerated
-    video = client.wait_for_video(created.video_id, section_name="Chorus 1", deadline_s=3600, stuck_pending_s=600)
-    assert video.status == "completed" and video.video_url
-    assert ft.now - 500.0 >= 240.0 and ft.sleeps[0] == 5.0 and max(ft.sleeps) == 10.0
+    assert client.get_video(created.video_id).status == "pending"
+    ft.now += 130.0
+    assert [(i.video_id, i.status) for i in client.get_statuses([created.video_id])] == [
+        (created.video_id, "processing")
+    ]
+    ft.now += 110.0
+    assert client.get_statuses([created.video_id])[0].status == "completed"
+    video = client.get_video(created.video_id)
+    assert video.status == "completed" and video.video_url and ft.sleeps == []
     probe = client.download_video(created.video_id, tmp_path / "clip.mp4", video=video)
     assert probe.fps == 25.0 and probe.has_audio and (probe.width, probe.height) == (64, 64)
     assert fake.downloads_with_key == 0 and fake.rejected == [] and fake.creates == 1
@@ -125,11 +131,29 @@ def test_429_retry_after_http_date(client: HeyGenClient, fake: FakeHeyGen, ft: F
 
 
 def test_429_exhausted_raises_rate_limit_with_retry_after(client: HeyGenClient, fake: FakeHeyGen, ft: FakeTime) -> None:
-    fake.inject("account", 429, retry_after="3", times=DEFAULT_MAX_RETRIES + 1)
+    fake.inject("account", 429, retry_after="3", times=100)
     with pytest.raises(RateLimitError) as info:
         client.get_account()
     assert info.value.retry_after == 3.0 and info.value.status_code == 429
-    assert ft.sleeps == [3.0] * DEFAULT_MAX_RETRIES
+    # retried for as long as the time budget allows: 20 waits of 3 s fill the 60 s
+    assert ft.sleeps == [3.0] * int(RETRY_BUDGET_S / 3.0) and fake.counts["account"] == len(ft.sleeps) + 1
+
+
+def test_retry_after_longer_than_the_budget_is_left_to_the_caller(
+    client: HeyGenClient, fake: FakeHeyGen, ft: FakeTime
+) -> None:
+    fake.inject("account", 429, retry_after=str(RETRY_BUDGET_S + 30))
+    with pytest.raises(RateLimitError) as info:
+        client.get_account()
+    assert info.value.retry_after == RETRY_BUDGET_S + 30 and ft.sleeps == []
+
+
+def test_a_burst_of_transient_faults_is_ridden_out(client: HeyGenClient, fake: FakeHeyGen, ft: FakeTime) -> None:
+    """More faults in a row than the old retry count allowed: the time budget gets through them."""
+    for kind in (500, "drop", 503, 429, "drop", 502, 500):
+        fake.inject("account", kind, retry_after="1" if kind == 429 else None)
+    assert client.get_account().balance == 42.5
+    assert len(ft.sleeps) == 7 and sum(ft.sleeps) < RETRY_BUDGET_S
 
 
 def test_500_on_get_retried_with_backoff(client: HeyGenClient, fake: FakeHeyGen, ft: FakeTime) -> None:
@@ -140,11 +164,15 @@ def test_500_on_get_retried_with_backoff(client: HeyGenClient, fake: FakeHeyGen,
     assert all(0 < s <= MAX_RETRY_DELAY for s in ft.sleeps) and ft.sleeps[2] > ft.sleeps[0]
 
 
-def test_500_on_get_gives_up(client: HeyGenClient, fake: FakeHeyGen, ft: FakeTime) -> None:
-    fake.inject("status", 503, times=DEFAULT_MAX_RETRIES + 1)
+def test_500_on_get_gives_up_when_the_time_budget_is_spent(
+    client: HeyGenClient, fake: FakeHeyGen, ft: FakeTime
+) -> None:
+    fake.inject("status", 503, times=100)
     with pytest.raises(InternalServerError, match="server error"):
         client.get_video("v_x")
-    assert fake.status_requests == DEFAULT_MAX_RETRIES + 1
+    assert fake.status_requests == len(ft.sleeps) + 1
+    assert RETRY_BUDGET_S - MAX_RETRY_DELAY < sum(ft.sleeps) <= RETRY_BUDGET_S
+    assert max(ft.sleeps) <= MAX_RETRY_DELAY
 
 
 @pytest.mark.parametrize("fault", [500, "drop"])
@@ -201,7 +229,7 @@ def test_400_shows_server_message_and_field(
     assert fake.creates == 0 and ft.sleeps == []
 
 
-def test_failed_render_raises_with_code_and_section(httpserver: Any, ft: FakeTime, tmp_path: Path) -> None:
+def test_failed_and_stuck_renders_in_single_and_bulk_status(httpserver: Any, ft: FakeTime, tmp_path: Path) -> None:
     fake = FakeHeyGen(httpserver, render_seconds=60.0, clock=ft.clock)
     client = make_client(fake.base_url, ft)
     ids = (
@@ -209,32 +237,43 @@ def test_failed_render_raises_with_code_and_section(httpserver: Any, ft: FakeTim
         client.upload_asset(write_test_wav(tmp_path / "a.wav"), "audio").asset_id,
     )
     fake.fail_render("face_not_detected", "No face was detected in the image.")
-    vid = client.create_video(body(ids, title="Bridge"), idempotency_key="otioheygen:f").video_id
-    with pytest.raises(RemoteFailed) as info:
-        client.wait_for_video(vid, section_name="Bridge", deadline_s=600)
-    err = info.value
-    assert (err.failure_code, err.section, err.video_id) == ("face_not_detected", "Bridge", vid)
-    assert "Bridge" in str(err) and "No face was detected" in str(err)
+    failed = client.create_video(body(ids, title="Bridge"), idempotency_key="otioheygen:f").video_id
+    fake.stick_pending()
+    stuck = client.create_video(body(ids, title="Verse 2"), idempotency_key="otioheygen:s").video_id
+    ft.now += 61.0
+    video = client.get_video(failed)
+    assert (video.status, video.failure_code, video.failure_message) == (
+        "failed", "face_not_detected", "No face was detected in the image."
+    )
+    items = {i.video_id: i for i in client.get_statuses([failed, stuck, "v_nobody"])}
+    assert {k: v.status for k, v in items.items()} == {failed: "failed", stuck: "queued", "v_nobody": "not_found"}
+    assert items[failed].error == {"code": "face_not_detected", "message": "No face was detected in the image."}
 
 
-def test_stuck_pending_and_deadline_name_the_section(httpserver: Any, ft: FakeTime, tmp_path: Path) -> None:
-    fake = FakeHeyGen(httpserver, render_seconds=10_000.0, clock=ft.clock)
+def test_bulk_status_pages_and_chunks_of_100(httpserver: Any, ft: FakeTime, tmp_path: Path) -> None:
+    fake = FakeHeyGen(httpserver, render_seconds=10.0, clock=ft.clock, statuses_page_size=40)
     client = make_client(fake.base_url, ft)
     ids = (
         client.upload_asset(write_test_png(tmp_path / "p.png"), "image").asset_id,
         client.upload_asset(write_test_wav(tmp_path / "a.wav"), "audio").asset_id,
     )
-    fake.stick_pending()
-    stuck = client.create_video(body(ids, title="Verse 2"), idempotency_key="otioheygen:s").video_id
-    with pytest.raises(RenderTimeout) as info:
-        client.wait_for_video(stuck, section_name="Verse 2", deadline_s=7200, stuck_pending_s=1800)
-    assert info.value.stuck and "'Verse 2'" in str(info.value) and "still pending" in str(info.value)
-    assert 1800 <= info.value.waited_s < 1900
-    slow = client.create_video(body(ids, title="Outro"), idempotency_key="otioheygen:slow").video_id
-    with pytest.raises(RenderTimeout) as late:
-        client.wait_for_video(slow, section_name="Outro", deadline_s=3600, stuck_pending_s=3000)
-    assert not late.value.stuck and "'Outro'" in str(late.value) and "(last status: waiting)" in str(late.value)
-    assert late.value.waited_s == pytest.approx(3600.0)
+    made = [client.create_video(body(ids, title=f"S{i}"), idempotency_key=f"otioheygen:b{i}").video_id
+            for i in range(3)]  # fmt: skip
+    wanted = made + [f"v_unknown{i}" for i in range(147)] + [made[0]]  # 150 distinct ids, one repeated
+    items = client.get_statuses(wanted)
+    assert [i.video_id for i in items] == list(dict.fromkeys(wanted))
+    assert {i.status for i in items[:3]} == {"queued"} and {i.status for i in items[3:]} == {"not_found"}
+    # 100 ids: pages of 40, 40, 20; then 50 ids: pages of 40, 10
+    assert fake.statuses_requests == 5 and fake.rejected == []
+    assert client.get_statuses([]) == [] and fake.statuses_requests == 5
+
+
+def test_bulk_status_refused_by_a_server_without_it(httpserver: Any, ft: FakeTime) -> None:
+    fake = FakeHeyGen(httpserver, clock=ft.clock, refuse_statuses=405)
+    client = make_client(fake.base_url, ft)
+    with pytest.raises(ApiError) as info:
+        client.get_statuses(["v_1"])
+    assert getattr(info.value, "status_code", None) == 405 and ft.sleeps == []
 
 
 def test_expired_url_is_refreshed(
@@ -277,14 +316,36 @@ def test_broken_download_is_retried(
 
 
 def test_download_that_never_completes_leaves_nothing(
-    client: HeyGenClient, fake: FakeHeyGen, assets: tuple[str, str], tmp_path: Path
+    client: HeyGenClient, fake: FakeHeyGen, ft: FakeTime, assets: tuple[str, str], tmp_path: Path
 ) -> None:
     vid = client.create_video(body(assets), idempotency_key="otioheygen:t2").video_id
-    fake.inject("download", "truncate", times=DEFAULT_MAX_RETRIES + 1)
+    fake.inject("download", "truncate", times=100)
     out = tmp_path / "out"
     with pytest.raises(APIConnectionError, match="Downloading video"):
         client.download_video(vid, out / "clip.mp4")
     assert list(out.iterdir()) == []
+    assert fake.download_requests == len(ft.sleeps) + 1 and sum(ft.sleeps) <= RETRY_BUDGET_S
+
+
+def test_downloads_survive_truncation_and_short_lived_urls(httpserver: Any, ft: FakeTime, tmp_path: Path) -> None:
+    """URLs valid 2 s and 30 % of bodies cut short, as in the issue's fault mix: every download lands."""
+    fake = FakeHeyGen(httpserver, clock=ft.clock, url_ttl_s=2.0)
+    drawn = fake.fault_mix(3, server_error=0, rate_limit=0, drop=0, truncate=0.3, endpoints=("download",))
+    client = make_client(fake.base_url, ft)
+    ids = (
+        client.upload_asset(write_test_png(tmp_path / "p.png"), "image").asset_id,
+        client.upload_asset(write_test_wav(tmp_path / "a.wav", seconds=0.3), "audio").asset_id,
+    )
+    for i in range(8):
+        vid = client.create_video(body(ids, title=f"T{i}"), idempotency_key=f"otioheygen:tt{i}").video_id
+        client.download_video(vid, tmp_path / f"{i}.mp4")
+        assert (tmp_path / f"{i}.mp4").read_bytes() == fake._mp4(fake.videos[vid])
+    assert drawn["truncate"] >= 1
+    stale = client.get_video(vid)
+    ft.now += 2.5  # the link has expired by the time the download starts
+    before = fake.counts["status"]
+    client.download_video(vid, tmp_path / "late.mp4", video=stale)
+    assert fake.counts["status"] > before and (tmp_path / "late.mp4").stat().st_size > 0
 
 
 def test_not_a_video_is_refused(httpserver: Any, ft: FakeTime, tmp_path: Path) -> None:
@@ -313,9 +374,43 @@ def test_connection_refused(ft: FakeTime) -> None:
     port = sock.getsockname()[1]
     sock.close()
     client = make_client(f"http://127.0.0.1:{port}", ft)
-    with pytest.raises(APIConnectionError, match="Could not reach HeyGen") as info:
+    with pytest.raises(UnreachableError) as info:
         client.get_account()
-    assert len(ft.sleeps) == DEFAULT_MAX_RETRIES and FAKE_API_KEY not in str(info.value)
+    # never reached: nothing would work, so no retries
+    assert ft.sleeps == [] and FAKE_API_KEY not in str(info.value)
+    assert str(info.value) == (
+        f"cannot reach HeyGen at http://127.0.0.1:{port}: check the network or HEYGEN_API_URL"
+    )
+
+
+@pytest.mark.parametrize(
+    "failure",
+    [httpx.ConnectError("refused"), httpx.ConnectError("[SSL: CERTIFICATE_VERIFY_FAILED]"), httpx.ConnectTimeout("t")],
+)
+def test_first_call_that_cannot_connect_is_unreachable(ft: FakeTime, failure: httpx.TransportError) -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        raise failure
+
+    http = build_http_client("k", "https://api.example.test", transport=httpx.MockTransport(handler))
+    with pytest.raises(UnreachableError, match=r"cannot reach HeyGen at https://api\.example\.test"):
+        HeyGenClient(http, sleep=ft.sleep, clock=ft.clock).get_account()
+    assert ft.sleeps == []
+
+
+def test_connection_failures_after_the_first_answer_are_retried(ft: FakeTime) -> None:
+    calls: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        calls.append(request.url.path)
+        if 2 <= len(calls) <= 4:
+            raise httpx.ConnectError("network blip")
+        return httpx.Response(200, json={"data": {"wallet": {"remaining_balance": 3.0}}})
+
+    http = build_http_client("k", "https://api.example.test", transport=httpx.MockTransport(handler))
+    client = HeyGenClient(http, sleep=ft.sleep, clock=ft.clock, rng=random.Random(1))
+    assert client.get_account().balance == 3.0
+    assert client.get_account().balance == 3.0  # three refused connects in a row, then through
+    assert len(calls) == 5 and len(ft.sleeps) == 3
 
 
 def test_api_key_never_in_errors_or_logs(

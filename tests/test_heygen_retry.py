@@ -1,4 +1,4 @@
-"""Table tests of the pure retry and polling policy."""
+"""Table tests of the pure retry policy (the poll cadence is tested in test_poll.py)."""
 
 from __future__ import annotations
 
@@ -7,18 +7,17 @@ import random
 import pytest
 
 from otio_heygen.backends.heygen.retry import (
-    DEFAULT_MAX_RETRIES,
-    IN_PROGRESS_MAX_RETRIES,
+    IN_PROGRESS_RETRY_BUDGET_S,
     INITIAL_RETRY_DELAY,
     JITTER,
     MAX_RETRY_AFTER,
     MAX_RETRY_DELAY,
-    max_retries_for,
+    RETRY_BUDGET_S,
     parse_retry_after,
+    retry_budget_for,
     retry_delay,
     should_retry,
 )
-from otio_heygen.run.limits import poll_delay
 from tests.support.heygen_fake import http_date
 
 NOW = 1_795_000_000.0
@@ -137,40 +136,22 @@ def test_retry_delay_extremes_of_rng() -> None:
 @pytest.mark.parametrize(
     ("status", "code", "expected"),
     [
-        (409, "request_in_progress", IN_PROGRESS_MAX_RETRIES),
-        (409, None, DEFAULT_MAX_RETRIES),
-        (429, None, DEFAULT_MAX_RETRIES),
-        (500, None, DEFAULT_MAX_RETRIES),
-        (None, None, DEFAULT_MAX_RETRIES),
+        (409, "request_in_progress", IN_PROGRESS_RETRY_BUDGET_S),
+        (409, None, RETRY_BUDGET_S),
+        (429, None, RETRY_BUDGET_S),
+        (500, None, RETRY_BUDGET_S),
+        (None, None, RETRY_BUDGET_S),
     ],
 )
-def test_max_retries_for(status: int | None, code: str | None, expected: int) -> None:
-    assert max_retries_for(status, code) == expected
+def test_retry_budget_for(status: int | None, code: str | None, expected: float) -> None:
+    assert retry_budget_for(status, code) == expected
 
 
-@pytest.mark.parametrize(
-    ("elapsed", "expected"),
-    [
-        (0.0, 5.0),
-        (59.9, 5.0),
-        (60.0, 10.0),
-        (299.0, 10.0),
-        (300.0, 20.0),
-        (899.0, 20.0),
-        (900.0, 30.0),
-        (36_000.0, 30.0),
-    ],
-)
-def test_poll_delay(elapsed: float, expected: float) -> None:
-    assert poll_delay(elapsed) == expected
-
-
-def test_poll_schedule_is_monotonic_and_polls_a_15_minute_render_reasonably() -> None:
-    t, polls, last = 0.0, 0, 0.0
-    while t < 900.0:
-        delay = poll_delay(t)
-        assert delay >= last
-        last = delay
-        t += delay
-        polls += 1
-    assert 40 <= polls <= 70
+def test_backoff_fits_a_dozen_tries_in_the_budget() -> None:
+    """Half of all requests failing at random still gets through: ~12 tries fit in the budget."""
+    rng = random.Random(0)
+    waited, tries = 0.0, 1
+    while waited + (delay := retry_delay(tries, None, NOW, rng)) <= RETRY_BUDGET_S:
+        waited += delay
+        tries += 1
+    assert 10 <= tries <= 16 and 0.5**tries < 0.001

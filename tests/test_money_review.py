@@ -116,7 +116,7 @@ def test_a_resend_does_not_restart_the_replay_window(tmp_path: Path, httpserver:
     try:
         _crash_after_sending_create(env, fake, backend, sent_at=1_700_000_000.0)
         env.time.now = 20 * 3600.0
-        fake.inject("create", "drop", times=5)  # the resend's answers are lost too
+        fake.inject("create", "drop", times=50)  # the resend's answers are lost too, past the retry budget
         lost = env.run(jobs, HEYGEN_FAST, backend=backend)
         assert [f.job.key for f in lost.failures] == [jobs[0].key]
         fake._keys.clear()

@@ -192,6 +192,8 @@ class PreviewBackend:
 
     name = "preview"
     price_per_second = 0.0
+    instant_renders = True
+    """A render is done when ``create`` returns: the run layer asks once instead of polling."""
 
     def __init__(self, width: int = 640, height: int = 360) -> None:
         self.width = width

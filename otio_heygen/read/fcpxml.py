@@ -19,6 +19,8 @@ from fractions import Fraction
 
 import opentimelineio as otio
 
+from otio_heygen.read.rates import exact_rate
+
 __all__ = ["read_fcpxml"]
 
 RT = otio.opentime.RationalTime
@@ -46,14 +48,6 @@ def _active(elem: ET.Element) -> ET.Element | None:
     return pick
 
 
-_NTSC = {
-    "23.98": Fraction(24000, 1001),
-    "29.97": Fraction(30000, 1001),
-    "47.95": Fraction(48000, 1001),
-    "59.94": Fraction(60000, 1001),
-}
-
-
 def _conform_scalar(elem: ET.Element, rate: Fraction) -> Fraction:
     """Speed of a clip whose media Final Cut conforms to the sequence rate (25 fps media played frame for
     frame at 23.976 runs at 23.976/25): its ``start`` and markers are media time. 1 when not conformed;
@@ -63,8 +57,8 @@ def _conform_scalar(elem: ET.Element, rate: Fraction) -> Fraction:
         return Fraction(1)
     text = (conform.get("srcFrameRate") or "").strip()
     try:
-        src = _NTSC.get(text) or Fraction(text)
-    except (ValueError, ZeroDivisionError):
+        src = exact_rate(float(text))  # "23.98" is 24000/1001, like every NTSC spelling
+    except (ValueError, OverflowError):
         return Fraction(1)
     if src <= 0:
         return Fraction(1)

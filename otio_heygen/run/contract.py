@@ -21,13 +21,21 @@ to know which service it drives::
     ├── RemoteFailed             the render finished as failed (not billed)
     ├── RenderTimeout            the render passed its deadline or stayed pending too long
     └── TransportError           network or server trouble: the request may or may not have
-                                 arrived (a create is only ever resent with its key)
+        │                        arrived (a create is only ever resent with its key)
+        └── Unreachable          the service was never reached (refused, DNS, TLS on the first
+                                 call): nothing can work, so the whole run stops at once
+
+Optional capabilities: :class:`BulkStatus` (the state of many renders in one request), used by
+the run layer's poller (``otio_heygen.run.poll``) when a backend has it; ``instant_renders = True``
+on a backend whose renders are finished when ``create`` returns (``preview``): its status is asked
+once right away instead of at the poller's first due time.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Literal, Protocol
+from typing import Literal, Protocol, runtime_checkable
 
 from otio_heygen.errors import ApiError
 from otio_heygen.planning.types import RemoteStatus, RenderRequest
@@ -36,6 +44,8 @@ __all__ = [
     "AssetKind",
     "Backend",
     "BackendError",
+    "BulkStatus",
+    "BulkStatusRefused",
     "NotFound",
     "OutOfCredit",
     "RateLimited",
@@ -44,6 +54,7 @@ __all__ = [
     "RenderTimeout",
     "TransportError",
     "Unauthorized",
+    "Unreachable",
     "idempotency_key_for",
 ]
 
@@ -82,6 +93,11 @@ class NotFound(Refused):
 
 class TransportError(BackendError):
     """Network or server trouble: the request may or may not have reached the service."""
+
+
+class Unreachable(TransportError):
+    """The service was never reached in this process (connection refused, DNS, TLS): every
+    request would fail the same way, so the run stops at once instead of retrying each one."""
 
 
 class RemoteFailed(BackendError):
@@ -158,4 +174,22 @@ class Backend(Protocol):
 
     def download(self, video_id: str, request: RenderRequest, dest: Path) -> None:
         """Write the finished video to ``dest`` (atomically: temp file then rename)."""
+        ...
+
+
+class BulkStatusRefused(Exception):
+    """The service has no bulk status endpoint (or refused it): poll renders one by one."""
+
+
+@runtime_checkable
+class BulkStatus(Protocol):
+    """Optional capability of a backend: the state of many renders in one request.
+
+    The run layer's poller uses it when a backend has it (``isinstance(backend, BulkStatus)``)
+    and falls back to ``Backend.status`` per render, for the rest of the run, when it raises
+    ``BulkStatusRefused``.
+    """
+
+    def statuses(self, video_ids: Sequence[str]) -> Mapping[str, RemoteStatus]:
+        """States by video id. Ids missing from the answer are checked with ``status`` one by one."""
         ...

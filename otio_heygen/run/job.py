@@ -29,12 +29,14 @@ from otio_heygen.run.contract import (
     RemoteFailed,
     RenderTimeout,
     Unauthorized,
+    Unreachable,
     idempotency_key_for,
 )
 from otio_heygen.run.journal import ACTIVE_STATES, JobRecord, Journal, job_seconds
-from otio_heygen.run.limits import AdaptiveLimiter, BudgetGuard, Event, Stop, poll_delay
+from otio_heygen.run.limits import AdaptiveLimiter, BudgetGuard, Event, Stop
+from otio_heygen.run.poll import Poller, PollPolicy
 
-__all__ = ["Cancelled", "JobStep", "RunOptions", "build_request", "describe_error", "ident", "poll_schedule"]
+__all__ = ["Cancelled", "JobStep", "RunOptions", "build_request", "describe_error", "ident"]
 
 
 @dataclass(frozen=True)
@@ -44,9 +46,16 @@ class RunOptions:
     poll_deadline_s: float = 3 * 3600
     stuck_pending_s: float = 45 * 60
     poll_interval_s: float | None = None
-    """None: the ``run.limits.poll_delay`` schedule; tests and CI set small values."""
+    """None: the poll policy of ``otio_heygen.run.poll`` (5 % lag, 1-30 s); tests set a fixed interval."""
     recover_after: int = 2
     """Successful creates needed after a 429 before one more concurrent render is allowed."""
+    longest_first: bool = True
+    """Start the longest sections first (render time grows with length): the batch ends sooner."""
+
+    def poll_policy(self) -> PollPolicy:
+        if self.poll_interval_s is not None:
+            return PollPolicy.fixed(self.poll_interval_s)
+        return PollPolicy()
 
 
 def build_request(job: Job, audio_path: Path) -> RenderRequest:
@@ -68,13 +77,6 @@ def build_request(job: Job, audio_path: Path) -> RenderRequest:
         aspect_ratio=settings.aspect_ratio,
         fit=settings.fit,
     )
-
-
-def poll_schedule(options: RunOptions) -> Callable[[float], float]:
-    if options.poll_interval_s is not None:
-        interval = options.poll_interval_s
-        return lambda _elapsed: interval
-    return poll_delay
 
 
 def describe_error(exc: BaseException) -> str:
@@ -123,6 +125,7 @@ class JobStep:
         pause: Callable[[float], None],
         clock: Callable[[], float],
         price: float,
+        poller: Poller,
     ) -> None:
         self.backend = backend
         self.journal = journal
@@ -138,7 +141,10 @@ class JobStep:
         self.clock = clock
         self.price = price
         self.budget = BudgetGuard(options.budget_usd)
-        self.poll_delay = poll_schedule(options)
+        self.poller = poller
+        self.priorities: dict[str, int] = {}
+        """Rank of each job for a render slot (lower first: the runner's longest-first order)."""
+        self._slotted: set[str] = set()
         self.created = 0
         self.spent_usd = 0.0
         self._created_here: set[str] = set()
@@ -148,11 +154,24 @@ class JobStep:
 
     # -- entry ---------------------------------------------------------------------------------------
     def run(self, job: Job) -> ClipResult | str | None:
-        """The clip, a failure reason, or None when cancelled (journal left resumable)."""
+        """The clip, a failure reason, or None when cancelled (journal left resumable).
+
+        The runner announced the job to the limiter (``expect``) before it started; a job that
+        ends without asking for a render slot withdraws, so it holds no other job back."""
+        try:
+            return self._guarded(job)
+        finally:
+            if job.key not in self._slotted:
+                self.limiter.unexpect(self.priorities.get(job.key, 0))
+
+    def _guarded(self, job: Job) -> ClipResult | str | None:
         timings: dict[str, float] = {}
         try:
             return self._run(job, timings)
         except Cancelled:
+            return None
+        except Unreachable as exc:
+            self.stop.abort(exc)  # nothing can work: the runner stops the run and raises it
             return None
         except Exception as exc:
             reason = describe_error(exc)
@@ -193,7 +212,7 @@ class JobStep:
                 audio_asset = self._upload(request.audio_path, "audio")
                 self.journal.update(job.key, image_asset=image_asset, audio_asset=audio_asset)
             timings["upload_s"] = round(self.clock() - t0, 4)
-        self._acquire()
+        self._acquire(job)
         rendered = False
         try:
             if video_id is None:
@@ -202,13 +221,16 @@ class JobStep:
             else:
                 self.limiter.adopt()
             rendered = True
-            self._poll(job, video_id, timings)
+            self._poll(job, video_id, timings, adopted=request is None)
         finally:
             self.limiter.release(rendered=rendered)
         return self._download(job, video_id, request, timings)
 
-    def _acquire(self) -> None:
-        if not self.limiter.acquire():
+    def _acquire(self, job: Job) -> None:
+        rank = self.priorities.get(job.key, 0)
+        self._slotted.add(job.key)  # the slot's acquire settles the expectation (or we do, below)
+        if not self.limiter.acquire(rank, expected=True):
+            self.limiter.unexpect(rank)
             raise Cancelled
 
     def _check_may_create(self) -> None:
@@ -255,7 +277,7 @@ class JobStep:
         inherited = self._record(job).idempotency_key  # an earlier process may have sent it already
         while True:
             self._check_may_create()
-            if not self.limiter.admit():
+            if not self.limiter.admit(self.priorities.get(job.key, 0)):
                 raise Cancelled
             self._check_may_create()
             record = self._record(job)
@@ -284,7 +306,7 @@ class JobStep:
             except RateLimited as exc:
                 self.budget.refund(cost)
                 self.limiter.rate_limited(exc.retry_after)
-                if not self.limiter.requeue():
+                if not self.limiter.requeue(self.priorities.get(job.key, 0)):
                     raise Cancelled from None
                 continue
             except (Unauthorized, OutOfCredit) as exc:
@@ -317,68 +339,74 @@ class JobStep:
         sent = record.key_sent_at
         return self.price > 0 and sent is not None and self.journal.now() - sent > KEY_REPLAY_S
 
-    def _poll(self, job: Job, video_id: str, timings: dict[str, float]) -> None:
+    def _poll(self, job: Job, video_id: str, timings: dict[str, float], *, adopted: bool) -> None:
+        """Follow the render through the run's poller until it completes (or fails, or times out).
+
+        The poller decides when to ask (and honours ``Retry-After``); this loop only judges each
+        observation. A backend whose renders are done when created (``instant_renders``) is asked
+        once right away; a render adopted from an earlier run is polled at once.
+        """
         record = self._record(job)
         if record.state != "rendering":
             self.journal.set_state(job.key, "rendering", error=None)
             self._state(job, "rendering", video_id=video_id)
         t0 = self.clock()
+        if getattr(self.backend, "instant_renders", False) and self.backend.status(video_id).state == "completed":
+            timings["render_s"] = round(self.clock() - t0, 4)
+            return
         pending_since: float | None = None
         failing_since: float | None = None
         last_raw = ""
-        while True:
-            if self.stop.cancel.is_set():
-                raise Cancelled
-            try:
-                status = self.backend.status(video_id)
-                failing_since = None
-            except RateLimited as exc:
-                waited = self.clock() - t0
-                if waited > self.options.poll_deadline_s:  # a 429 storm does not outlast the deadline
-                    raise RenderTimeout(
-                        job.title, video_id, waited_s=waited, last_status=last_raw or "rate limited", stuck=False
+        with self.poller.watch(video_id, poll_now=adopted) as watch:
+            while True:
+                try:
+                    status = watch.next()
+                    if status is None:
+                        raise Cancelled
+                    failing_since = None
+                except RateLimited as exc:
+                    waited = self.clock() - t0
+                    if waited > self.options.poll_deadline_s:  # a 429 storm does not outlast the deadline
+                        raise RenderTimeout(
+                            job.title, video_id, waited_s=waited, last_status=last_raw or "rate limited", stuck=False
+                        ) from exc
+                    continue  # the poller holds every poll for Retry-After
+                except RemoteFailed as exc:
+                    self._remote_failed(job, record)
+                    raise _JobFailed(exc.one_line()) from exc
+                except NotFound as exc:
+                    self.journal.update(job.key, video_id=None, idempotency_key=None, billed=0)
+                    raise _JobFailed(
+                        f"{_service(self.backend)} no longer knows video {video_id} - run again to render it anew"
                     ) from exc
-                self.pause(exc.retry_after if exc.retry_after is not None else self.poll_delay(0))
-                continue
-            except RemoteFailed as exc:
-                self._remote_failed(job, record)
-                raise _JobFailed(exc.one_line()) from exc
-            except NotFound as exc:
-                self.journal.update(job.key, video_id=None, idempotency_key=None, billed=0)
-                raise _JobFailed(f"HeyGen no longer knows video {video_id} - run again to render it anew") from exc
-            except Unauthorized as exc:
-                self._stop_creating(exc)
-                raise
-            except (BackendError, OSError):
-                now = self.clock()
-                failing_since = now if failing_since is None else failing_since
-                if now - failing_since > STATUS_OUTAGE_S:
+                except Unauthorized as exc:
+                    self._stop_creating(exc)
                     raise
-                self.pause(self.poll_delay(now - t0))
-                continue
-            now = self.clock()
-            if status.raw_status != last_raw:
-                last_raw = status.raw_status
-                self._state(job, "rendering", remote=status.raw_status, video_id=video_id)
-            if status.state == "completed":
-                timings["render_s"] = round(now - t0, 4)
-                return
-            if status.state == "failed":
-                self._remote_failed(job, record)
-                raise RemoteFailed(
-                    job.title, video_id, status.failure_code, status.failure_message, service=_service(self.backend)
-                )
-            pending_since = (
-                (pending_since if pending_since is not None else now)
-                if (status.raw_status.lower() in _PENDING_STATUSES)
-                else None
-            )
-            stuck = pending_since is not None and now - pending_since > self.options.stuck_pending_s
-            if stuck or now - t0 > self.options.poll_deadline_s:
-                raise RenderTimeout(
-                    job.title, video_id, waited_s=now - t0, last_status=status.raw_status, stuck=stuck
-                )
-            self.pause(self.poll_delay(now - t0))
+                except (BackendError, OSError):
+                    now = self.clock()
+                    failing_since = now if failing_since is None else failing_since
+                    if now - failing_since > STATUS_OUTAGE_S:
+                        raise
+                    continue
+                now = self.clock()
+                if status.raw_status != last_raw:
+                    last_raw = status.raw_status
+                    self._state(job, "rendering", remote=status.raw_status, video_id=video_id)
+                if status.state == "completed":
+                    timings["render_s"] = round(now - t0, 4)
+                    return
+                if status.state == "failed":
+                    self._remote_failed(job, record)
+                    raise RemoteFailed(
+                        job.title, video_id, status.failure_code, status.failure_message, service=_service(self.backend)
+                    )
+                pending = status.raw_status.lower() in _PENDING_STATUSES
+                pending_since = (now if pending_since is None else pending_since) if pending else None
+                stuck = pending_since is not None and now - pending_since > self.options.stuck_pending_s
+                if stuck or now - t0 > self.options.poll_deadline_s:
+                    raise RenderTimeout(
+                        job.title, video_id, waited_s=now - t0, last_status=status.raw_status, stuck=stuck
+                    )
 
     def _remote_failed(self, job: Job, record: JobRecord) -> None:
         """A failed render is not billed: forget its video and key so a rerun creates a new one."""

@@ -1,36 +1,25 @@
 """Run-wide limits of the orchestrator: stop signals, the spend cap and adaptive render slots.
 
-- :class:`Stop`: Ctrl-C (cancel everything) and "no more creates" (after a 401/402).
+- :class:`Stop`: Ctrl-C (cancel everything), "no more creates" (after a 401/402) and abort
+  (the service cannot be reached at all: cancel everything and report that one error).
 - :class:`BudgetGuard`: a create is only sent when its cost still fits under ``--budget``.
 - :class:`AdaptiveLimiter`: at most N renders at once; a 429 lowers N and pauses new creates
-  for ``Retry-After``; successful creates raise it back one step at a time.
+  for ``Retry-After``; successful creates raise it back one step at a time. A free slot goes to
+  the job with the lowest priority number that is waiting for one or still on its way to ask
+  (``expect``): the runner ranks the longest sections first, and a long section still uploading
+  is not overtaken by a short one that uploaded faster.
 
 Used by ``otio_heygen.run.runner`` and ``otio_heygen.run.job``; no I/O here, time is injected.
+(When renders are polled is ``otio_heygen.run.poll``'s business.)
 """
 
 from __future__ import annotations
 
 import threading
+from collections import Counter
 from collections.abc import Callable
 
-__all__ = ["AdaptiveLimiter", "BudgetGuard", "Event", "Stop", "poll_delay"]
-
-POLL_SCHEDULE: tuple[tuple[float, float], ...] = (
-    (60.0, 5.0),
-    (300.0, 10.0),
-    (900.0, 20.0),
-)
-"""``(elapsed below, poll every)``; afterwards ``POLL_MAX_DELAY``."""
-POLL_MAX_DELAY = 30.0
-
-
-def poll_delay(elapsed_s: float) -> float:
-    """Seconds between two status polls, growing as the render takes longer."""
-    for below, every in POLL_SCHEDULE:
-        if elapsed_s < below:
-            return every
-    return POLL_MAX_DELAY
-
+__all__ = ["AdaptiveLimiter", "BudgetGuard", "Event", "Stop"]
 
 Event = dict[str, object]
 """A progress event: ``{"event": "state", "section": ..., "take": ..., "state": ..., "elapsed": ...}``."""
@@ -44,6 +33,8 @@ class Stop:
         self._no_create = threading.Event()
         self._lock = threading.Lock()
         self.reason = ""
+        self.fatal: BaseException | None = None
+        """The error that aborted the run (see ``abort``), raised by the runner once the jobs stopped."""
 
     def stop_creating(self, reason: str) -> bool:
         """Returns True the first time."""
@@ -60,6 +51,14 @@ class Stop:
 
     def interrupt(self) -> None:
         self.stop_creating("interrupted")
+        self.cancel.set()
+
+    def abort(self, error: BaseException) -> None:
+        """Stop the whole run because of ``error`` (the first one is kept)."""
+        with self._lock:
+            if self.fatal is None:
+                self.fatal = error
+        self.stop_creating(str(error))
         self.cancel.set()
 
 
@@ -114,39 +113,70 @@ class AdaptiveLimiter:
         self._hold_until = float("-inf")
         self._streak = 0
         self._cond = threading.Condition()
+        self._waiting: dict[object, float] = {}
+        self._expected: Counter[float] = Counter()
 
-    def acquire(self) -> bool:
-        """Wait for a slot; False if the run was cancelled meanwhile."""
-        while True:
+    def expect(self, priority: float) -> None:
+        """A job of this priority will ask for a slot: lower priorities wait for it."""
+        with self._cond:
+            self._expected[priority] += 1
+
+    def unexpect(self, priority: float) -> None:
+        """A job that ``expect``-ed will not ask after all (it failed, was cancelled, was done)."""
+        with self._cond:
+            self._forget(priority)
+            self._cond.notify_all()
+
+    def _forget(self, priority: float) -> None:
+        if self._expected[priority] > 1:
+            self._expected[priority] -= 1
+        else:
+            self._expected.pop(priority, None)
+
+    def acquire(self, priority: float = 0, *, expected: bool = False) -> bool:
+        """Wait for a slot (it goes to the lowest ``priority`` waiting or expected); False if the
+        run was cancelled meanwhile. ``expected``: this job announced itself with ``expect``."""
+        token = object()
+        with self._cond:
+            self._waiting[token] = priority
+        try:
+            while True:
+                with self._cond:
+                    if self._cancel.is_set():
+                        return False
+                    hold = self._hold_until - self._clock()
+                    if hold <= 0:
+                        first = min([*self._waiting.values(), *self._expected])
+                        if self.in_use < self.allowed and priority <= first:
+                            self.in_use += 1
+                            self.max_in_use = max(self.max_in_use, self.in_use)
+                            if expected:
+                                self._forget(priority)
+                            return True
+                        self._cond.wait(0.25)
+                        continue
+                self._pause(hold)
+        finally:
             with self._cond:
-                if self._cancel.is_set():
-                    return False
-                hold = self._hold_until - self._clock()
-                if hold <= 0:
-                    if self.in_use < self.allowed:
-                        self.in_use += 1
-                        self.max_in_use = max(self.max_in_use, self.in_use)
-                        return True
-                    self._cond.wait(0.25)
-                    continue
-            self._pause(hold)
+                del self._waiting[token]
+                self._cond.notify_all()
 
-    def admit(self) -> bool:
+    def admit(self, priority: float = 0) -> bool:
         """Called by a slot holder about to create: give the slot back and queue again when the
         limit dropped below the slots in use or a ``Retry-After`` hold is on."""
         with self._cond:
             if self._hold_until <= self._clock() and self.in_use <= self.allowed:
                 return True
-        return self.requeue()
+        return self.requeue(priority)
 
-    def requeue(self) -> bool:
+    def requeue(self, priority: float = 0) -> bool:
         """Give the held slot back and wait for one again. False if the run was cancelled
         meanwhile; the caller then still counts as holding its slot, so its one ``release``
         keeps the count right."""
         with self._cond:
             self.in_use -= 1
             self._cond.notify_all()
-        if self.acquire():
+        if self.acquire(priority):
             return True
         with self._cond:
             self.in_use += 1

@@ -7,12 +7,15 @@ A rerun therefore skips done jobs (no API call), re-polls renders, and re-sends 
 create with the same key, so nothing is billed twice.
 
 The per-job steps live in ``otio_heygen.run.job``, the run-wide limits in
-``otio_heygen.run.limits``. Threads: a pool of ``2 x concurrency`` workers runs whole jobs;
-a render slot (``AdaptiveLimiter``) is held from create to completion so at most
-``concurrency`` renders run at once, while other workers upload ahead and download behind. A
-429 lowers the allowed concurrency and pauses new creates for ``Retry-After``; successes raise
-it back one step at a time. 401/402 stop new creates; renders already paid for are still polled
-and downloaded.
+``otio_heygen.run.limits``, the polling in ``otio_heygen.run.poll``. Threads: a pool of
+``2 x concurrency`` workers runs whole jobs, longest section first (render time grows with
+length, so the batch ends as early as the account's slots allow; results stay in timeline
+order); a render slot (``AdaptiveLimiter``) is held from create to completion so at most
+``concurrency`` renders run at once, while other workers upload ahead and download behind; one
+poller thread checks every render in flight at once. A 429 lowers the allowed concurrency and
+pauses new creates for ``Retry-After``; successes raise it back one step at a time. 401/402 stop
+new creates; renders already paid for are still polled and downloaded. A service that cannot be
+reached at all (``Unreachable``) stops the whole run at once and is raised.
 
 Events passed to ``on_event`` (plain JSON-able dicts, each with ``elapsed`` seconds):
 ``plan`` (jobs, reused, to_render, estimated_cost_usd, concurrency, run_id); ``state`` (key,
@@ -38,6 +41,7 @@ from otio_heygen.run.contract import Backend
 from otio_heygen.run.job import JobStep, RunOptions, build_request, describe_error, ident
 from otio_heygen.run.journal import ACTIVE_STATES, JobRecord, Journal, job_seconds
 from otio_heygen.run.limits import AdaptiveLimiter, BudgetGuard, Event, Stop
+from otio_heygen.run.poll import Poller
 
 __all__ = [
     "AdaptiveLimiter",
@@ -226,7 +230,8 @@ def run_jobs(
     with the results, e.g. the sections ``--only`` leaves out.
 
     Raises ``BudgetExceededError`` before any upload when the pending estimate is over
-    ``options.budget_usd``, and ``InterruptedRunError`` on Ctrl-C (journal left consistent).
+    ``options.budget_usd``, ``InterruptedRunError`` on Ctrl-C (journal left consistent), and the
+    backend's ``Unreachable`` when the service cannot be reached at all.
     """
     unique: list[Job] = []
     seen: set[str] = set()
@@ -347,7 +352,19 @@ def run_jobs(
         pause=pause,
         clock=clock,
         price=price,
+        poller=Poller(
+            backend,
+            options.poll_policy(),
+            clock=clock,
+            sleep=None if sleep is time.sleep else sleep,  # real time: the poller waits on its own
+            cancel=stop.cancel,
+        ),
     )
+    if options.longest_first:
+        todo.sort(key=lambda job: -job_seconds(job))  # stable: equal lengths keep timeline order
+    step.priorities = {job.key: rank for rank, job in enumerate(todo)}
+    for rank in step.priorities.values():
+        limiter.expect(rank)  # before any job starts: worker threads start in no fixed order
     interrupted = False
     if todo:
         pool = ThreadPoolExecutor(
@@ -366,6 +383,7 @@ def run_jobs(
             emit({"event": "interrupted"})
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
+            step.poller.close()
         for future, job in futures.items():
             if future.cancelled():
                 continue
@@ -374,6 +392,9 @@ def run_jobs(
                 results[job.key] = outcome
             elif isinstance(outcome, str):
                 failures[job.key] = JobFailure(job, outcome)
+    if stop.fatal is not None and not interrupted:
+        journal.finish_run(run_id, "failed")
+        raise stop.fatal
     journal.finish_run(run_id, "interrupted" if interrupted else ("failed" if failures else "complete"))
     report = RunReport(
         results=[results[j.key] for j in [*unique, *kept] if j.key in results],

@@ -3,12 +3,12 @@
 The render runs as a real subprocess against the fake HeyGen v3 server (in this process, on
 127.0.0.1). A kill switch inside the server's handlers SIGKILLs the process while it is in the
 middle of an upload, a create (the server still creates the video: the client dies before it
-learns the id), a status poll or a download; some kills come on the n-th request of any kind, so
-they land wherever the run happens to be. Every kill is driven by the server's own events, never by
-a wall-clock timer, so the scenarios behave the same alone, in the full suite or on a slow machine.
-After each
-scenario's kills a plain rerun must finish with exit code 0, and the server must have created
-exactly one render per section.
+learns the id), a status poll (bulk, or the single fetch of a finished render) or a download;
+some kills come on the n-th request of any kind, so they land wherever the run happens to be.
+Every kill is driven by the server's own events, never by a wall-clock timer, so the scenarios
+behave the same alone, in the full suite or on a slow machine. After each scenario's kills a
+plain rerun must finish with exit code 0, and the server must have created exactly one render
+per section.
 """
 
 from __future__ import annotations
@@ -37,7 +37,13 @@ RATE = 25.0
 SECTION_FRAMES = 50
 _SCRIPT = Path(sys.executable).with_name("otio-heygen")
 CLI = [str(_SCRIPT)] if _SCRIPT.exists() else [sys.executable, "-m", "otio_heygen.cli.main"]
-ENDPOINTS = {"upload": "_upload", "create": "_create", "status": "_status", "download": "_download"}
+ENDPOINTS = {
+    "upload": "_upload",
+    "create": "_create",
+    "status": "_status",
+    "statuses": "_statuses",
+    "download": "_download",
+}
 
 
 def write_timeline(root: Path) -> Path:
@@ -131,7 +137,9 @@ def render(root: Path, timeline: Path, fake: FakeHeyGen, switch: KillSwitch, tri
 SCENARIOS: dict[str, list[tuple[str, int]]] = {
     "creates": [("create", 1), ("create", 3), ("create", 2), ("create", 4)],
     "uploads-and-downloads": [("upload", 2), ("download", 1), ("upload", 4), ("download", 3)],
-    "polls": [("status", 1), ("create", 5), ("status", 6), ("download", 2)],
+    # renders in flight are polled together (GET /v3/videos/statuses); a finished one is fetched
+    # alone (GET /v3/videos/{id}) for its download link
+    "polls": [("statuses", 1), ("create", 5), ("status", 2), ("statuses", 3)],
     # the n-th request of any kind: wherever the run is at that moment (uploads, creates, polls...)
     "after-requests": [("any", 5), ("any", 11), ("any", 17), ("any", 23)],
 }

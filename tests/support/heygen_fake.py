@@ -14,11 +14,21 @@ What it does:
 - ``POST /v3/assets`` (multipart, exactly one field ``file``; png/jpeg/wav/mp3 sniffed; 32 MB),
   ``POST /v3/videos`` (strict body: unknown fields, wrong enums, nulls, unknown asset ids -> 400
   ``invalid_parameter`` with ``param``; Idempotency-Key replay), ``GET /v3/videos/{id}``,
-  ``GET /v3/users/me``, and presigned-style downloads under ``/files/``.
+  ``GET /v3/videos/statuses?video_ids=a,b`` (up to 100 ids; ``queued``/``processing``/``completed``/
+  ``failed``/``not_found``; pages of ``statuses_page_size`` items with ``has_more``/``next_token``,
+  the next page asked for with ``token=``), ``GET /v3/users/me``, and presigned-style downloads
+  under ``/files/``.
 - Every ``/v3`` call needs ``X-Api-Key``; downloads count requests that wrongly carry it.
 - Render progress is computed from the injected ``clock`` (``pending`` -> ``waiting`` ->
   ``processing`` -> ``completed``), never from a background thread, so a client that dies
-  mid-request leaves consistent state: a render that was accepted exists and finishes.
+  mid-request leaves consistent state: a render that was accepted exists and finishes. Each
+  render takes ``render_seconds``, or ``render_time(audio seconds)`` when that is given (real
+  render time grows with the section's length).
+- Account limits: ``max_concurrent`` renders in flight (a create beyond it is refused with 429
+  ``rate_limit_exceeded`` and ``Retry-After: concurrency_retry_after``; replays of a known
+  Idempotency-Key are not refused); ``refuse_statuses = 404`` (or 405, 400...) answers the bulk
+  status endpoint with that status, like a server without it; ``url_ttl_s`` makes each download
+  URL expire that many seconds after the status answer that gave it.
 - Downloads are small real MP4s (64x64 H.264 at 25 fps + AAC). By default (``echo_audio``) a
   clip carries the audio asset it was created with and lasts as long, like a real Avatar IV
   render; ``video_bytes`` serves fixed bytes instead (e.g. junk, to test probing).
@@ -31,14 +41,21 @@ Fault injection (each queued fault is consumed by the next request to that endpo
 ``inject("download", "truncate")`` (Content-Length larger than the body, then the connection
 drops), ``inject("download", "redirect")`` (302 to a CDN-style URL), ``fail_render(...)``,
 ``stick_pending(...)``, ``expire_urls()``, ``finish_all()``.
-Endpoints: ``upload``, ``create``, ``status``, ``download``, ``account``.
+Endpoints: ``upload``, ``create``, ``status``, ``statuses``, ``download``, ``account``.
+``fault_mix(seed, server_error=0.2, rate_limit=0.2, drop=0.1, truncate=0.3)`` adds random faults
+(seeded per endpoint, so the n-th request to an endpoint always meets the same fault) on every endpoint:
+5xx, 429 with ``Retry-After``, dropped connections on API calls, truncated bodies on downloads;
+never more than ``max_in_a_row`` faults in a row per endpoint, so every request gets through in
+bounded time.
 
 Counters (plain attributes): ``uploads`` (assets stored) / ``upload_requests``; ``creates``
 (renders started, i.e. billed) / ``create_requests``; ``creates_by_key`` and
 ``create_requests_by_key`` (per Idempotency-Key); ``key_body_mismatches`` (a key replayed with a
-different body); ``status_requests``; ``download_requests`` / ``downloads_completed`` /
-``downloads_with_key`` (must stay 0); ``rejected`` ((method, path, status, param) of every request
-the server itself refused: validation, auth, unknown route/id; injected faults are not listed);
+different body); ``status_requests``; ``statuses_requests`` (bulk); ``counts`` (a Counter of every
+request by endpoint name, the ones above plus ``other``); ``concurrency_refusals`` (creates refused
+by ``max_concurrent``); ``max_in_flight`` (most renders running at once); ``download_requests`` /
+``downloads_completed`` / ``downloads_with_key`` (must stay 0); ``rejected`` ((method, path, status,
+param) of every request the server itself refused: validation, auth, unknown route/id; injected faults are not listed);
 ``assets`` and ``videos`` (the stored objects; ``videos[id].body`` is the create body received).
 """
 
@@ -47,6 +64,7 @@ from __future__ import annotations
 import io
 import json
 import math
+import random
 import re
 import socket
 import struct
@@ -57,7 +75,7 @@ import wave
 import zlib
 from collections import Counter, deque
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from email.utils import formatdate
 from functools import lru_cache
 from pathlib import Path
@@ -79,7 +97,10 @@ __all__ = [
 
 FAKE_API_KEY = "hg_test_SECRET_key_0123456789abcdef"
 MAX_UPLOAD = 32 * 1024 * 1024
-ENDPOINTS = ("upload", "create", "status", "download", "account")
+ENDPOINTS = ("upload", "create", "status", "statuses", "download", "account")
+STATUSES_MAX_IDS = 100
+BULK_STATES = {"pending": "queued", "waiting": "queued", "processing": "processing"}
+"""How the bulk endpoint names the single-video states (completed/failed are the same)."""
 KEY_RE = re.compile(r"[A-Za-z0-9_:.\-]{1,255}")
 ENUMS = {
     "resolution": {"4k", "1080p", "720p"},
@@ -224,6 +245,66 @@ class Fault:
 
 
 @dataclass
+class _FaultMix:
+    """Random faults drawn per request (see ``FakeHeyGen.fault_mix``)."""
+
+    seed: int
+    server_error: float
+    rate_limit: float
+    drop: float
+    truncate: float
+    retry_after: str | None
+    max_in_a_row: int
+    endpoints: frozenset[str]
+    in_a_row: Counter[str]
+    drawn: Counter[str]
+    rngs: dict[str, random.Random] = field(default_factory=dict)
+    """One generator per endpoint: its faults do not depend on how threads interleave the others."""
+
+    def draw(self, endpoint: str) -> Fault | None:
+        if endpoint not in self.endpoints:
+            return None
+        if self.in_a_row[endpoint] >= self.max_in_a_row:
+            self.in_a_row[endpoint] = 0
+            return None
+        rng = self.rngs.setdefault(endpoint, random.Random(f"{self.seed}:{endpoint}"))
+        x = rng.random()
+        fault: Fault | None = None
+        if endpoint == "download":
+            if x < self.truncate:
+                fault = Fault("truncate")
+        elif x < self.server_error:
+            fault = Fault(rng.choice((500, 502, 503)))
+        elif x < self.server_error + self.rate_limit:
+            fault = Fault(429, retry_after=self.retry_after)
+        elif x < self.server_error + self.rate_limit + self.drop:
+            # a create's answer is lost after the render was made: the nastiest case for money
+            fault = Fault("drop", after_processing=endpoint in ("create", "upload"))
+        if fault is None:
+            self.in_a_row[endpoint] = 0
+        else:
+            self.in_a_row[endpoint] += 1
+            self.drawn[str(fault.kind)] += 1
+        return fault
+
+
+def _audio_seconds(data: bytes) -> float:
+    """Length of a WAV or MP3 asset in seconds (0 when unreadable)."""
+    try:
+        with wave.open(io.BytesIO(data)) as wav:
+            return float(wav.getnframes()) / float(wav.getframerate())
+    except (wave.Error, EOFError):
+        pass
+    import av
+
+    try:
+        with av.open(io.BytesIO(data)) as container:
+            return float(container.duration or 0) / 1_000_000
+    except av.FFmpegError:
+        return 0.0
+
+
+@dataclass
 class FakeAsset:
     asset_id: str
     data: bytes
@@ -242,6 +323,8 @@ class FakeVideo:
     stuck: bool = False
     url_token: int = 0
     mp4: bytes | None = None
+    render_s: float | None = None
+    """This render's own duration (``render_time``), else the server's ``render_seconds``."""
 
 
 _DEFAULT_CODES = {
@@ -295,9 +378,26 @@ class FakeHeyGen:
         video_bytes: bytes | None = None,
         echo_audio: bool = True,
         balance: float = 42.5,
+        render_time: Callable[[float], float] | None = None,
+        max_concurrent: int | None = None,
+        concurrency_retry_after: str | None = "1",
+        statuses_page_size: int = STATUSES_MAX_IDS,
+        refuse_statuses: int | None = None,
+        url_ttl_s: float | None = None,
     ) -> None:
         self.server = httpserver
         self.render_seconds = render_seconds
+        self.render_time = render_time
+        self.max_concurrent = max_concurrent
+        self.concurrency_retry_after = concurrency_retry_after
+        self.statuses_page_size = statuses_page_size
+        self.refuse_statuses = refuse_statuses
+        self.url_ttl_s = url_ttl_s
+        self.counts: Counter[str] = Counter()
+        self.statuses_requests = 0
+        self.concurrency_refusals = 0
+        self.max_in_flight = 0
+        self._mix: _FaultMix | None = None
         self.clock = clock
         self.api_key = api_key
         self.video_bytes = video_bytes
@@ -351,6 +451,29 @@ class FakeHeyGen:
             for _ in range(times):
                 self.faults[endpoint].append(Fault(kind, code, message, param, ra, after_processing))
 
+    def fault_mix(
+        self,
+        seed: int,
+        *,
+        server_error: float = 0.2,
+        rate_limit: float = 0.2,
+        drop: float = 0.1,
+        truncate: float = 0.3,
+        retry_after: str | None = "1",
+        max_in_a_row: int = 3,
+        endpoints: tuple[str, ...] = ENDPOINTS,
+    ) -> Counter[str]:
+        """From now on, fail requests at random (seeded): on API endpoints ``server_error`` 5xx,
+        ``rate_limit`` 429 (``Retry-After: retry_after``), ``drop`` dropped connections (after the
+        work is done on uploads and creates); on downloads ``truncate`` cut bodies. At most
+        ``max_in_a_row`` faults in a row per endpoint. Returns the counter of faults drawn by kind."""
+        with self.lock:
+            self._mix = _FaultMix(
+                seed, server_error, rate_limit, drop, truncate, retry_after, max_in_a_row,
+                frozenset(endpoints), Counter(), Counter(),
+            )  # fmt: skip
+            return self._mix.drawn
+
     def fail_render(
         self,
         code: str = "face_not_detected",
@@ -385,10 +508,28 @@ class FakeHeyGen:
 
     # -- dispatch ---------------------------------------------------------------------------
 
+    @staticmethod
+    def endpoint_of(method: str, path: str) -> str:
+        """The endpoint name a request counts under in ``counts``."""
+        if path.startswith("/files/") and method == "GET":
+            return "download"
+        routes = {
+            ("POST", "/v3/assets"): "upload",
+            ("POST", "/v3/videos"): "create",
+            ("GET", "/v3/videos/statuses"): "statuses",
+            ("GET", "/v3/users/me"): "account",
+        }
+        if (method, path) in routes:
+            return routes[(method, path)]
+        if method == "GET" and path.startswith("/v3/videos/") and path.count("/") == 3:
+            return "status"
+        return "other"
+
     def _dispatch(self, request: Request) -> Response:
         path = request.path
         with self.lock:
             self.requests.append((request.method, path))
+            self.counts[self.endpoint_of(request.method, path)] += 1
         if path.startswith("/files/") and request.method == "GET":
             return self._download(request)
         if path.startswith("/v3/"):
@@ -398,6 +539,11 @@ class FakeHeyGen:
                 return self._upload(request)
             if path == "/v3/videos" and request.method == "POST":
                 return self._create(request)
+            if path == "/v3/videos/statuses" and request.method == "GET":
+                if self.refuse_statuses is not None:
+                    code, message = _DEFAULT_CODES.get(self.refuse_statuses, ("not_found", "No such route"))
+                    return self._reject(request, self.refuse_statuses, code, message)
+                return self._statuses(request)
             if path.startswith("/v3/videos/") and request.method == "GET":
                 return self._status(request, path[len("/v3/videos/") :])
             if path == "/v3/users/me" and request.method == "GET":
@@ -412,7 +558,9 @@ class FakeHeyGen:
     def _fault(self, endpoint: str) -> Fault | None:
         with self.lock:
             queue = self.faults[endpoint]
-            return queue.popleft() if queue else None
+            if queue:
+                return queue.popleft()
+            return self._mix.draw(endpoint) if self._mix is not None else None
 
     def _fault_response(self, request: Request, fault: Fault) -> Response:
         if fault.kind == "drop":
@@ -530,11 +678,18 @@ class FakeHeyGen:
                 if self.videos[video_id].body != body:
                     self.key_body_mismatches += 1
             else:
+                if self.max_concurrent is not None and self.in_flight() >= self.max_concurrent:
+                    self.concurrency_refusals += 1
+                    headers = {"Retry-After": self.concurrency_retry_after} if self.concurrency_retry_after else None
+                    return _error(429, "rate_limit_exceeded", "Too many concurrent jobs", None, headers)
                 video_id = f"v_{uuid.uuid4().hex[:16]}"
                 video = FakeVideo(video_id, body.get("title", ""), body, key, self.clock())
+                if self.render_time is not None and body.get("audio_asset_id") in self.assets:
+                    video.render_s = self.render_time(_audio_seconds(self.assets[body["audio_asset_id"]].data))
                 self._apply_rules(video)
                 self.videos[video_id] = video
                 self.creates += 1
+                self.max_in_flight = max(self.max_in_flight, self.in_flight())
                 if key:
                     self._keys[key] = video_id
                     self.creates_by_key[key] += 1
@@ -554,15 +709,58 @@ class FakeHeyGen:
                     self._render_rules.remove(rule)
                     return
 
+    def in_flight(self) -> int:
+        """Renders still running now (the account's concurrency)."""
+        with self.lock:
+            return sum(1 for v in self.videos.values() if self._state(v) not in ("completed", "failed"))
+
     def _state(self, video: FakeVideo) -> str:
         if video.stuck:
             return "pending"
         elapsed = self.clock() - video.created_at
-        if elapsed >= self.render_seconds:
+        render_s = self.render_seconds if video.render_s is None else video.render_s
+        if elapsed >= render_s:
             return "failed" if video.fail else "completed"
-        if elapsed < self.render_seconds * 0.25:
+        if elapsed < render_s * 0.25:
             return "pending"
-        return "waiting" if elapsed < self.render_seconds * 0.5 else "processing"
+        return "waiting" if elapsed < render_s * 0.5 else "processing"
+
+    def _statuses(self, request: Request) -> Response:
+        with self.lock:
+            self.statuses_requests += 1
+        fault = self._fault("statuses")
+        if fault is not None:
+            return self._fault_response(request, fault)
+        ids = [i for i in request.args.get("video_ids", "").split(",") if i]
+        if request.args.get("batch_ids"):
+            return self._reject(request, 400, "invalid_parameter", "batch_ids are not supported here", "batch_ids")
+        if not ids:
+            return self._reject(request, 400, "invalid_parameter", "video_ids or batch_ids is required", "video_ids")
+        if len(ids) > STATUSES_MAX_IDS:
+            return self._reject(request, 400, "invalid_parameter", "At most 100 video_ids", "video_ids")
+        token = request.args.get("token")
+        start = 0
+        if token is not None:
+            if not token.startswith("p") or not token[1:].isdigit() or int(token[1:]) > len(ids):
+                return self._reject(request, 400, "invalid_parameter", "Bad token", "token")
+            start = int(token[1:])
+        page = ids[start : start + self.statuses_page_size]
+        items: list[dict[str, Any]] = []
+        with self.lock:
+            for video_id in page:
+                video = self.videos.get(video_id)
+                if video is None:
+                    items.append({"video_id": video_id, "status": "not_found"})
+                    continue
+                state = self._state(video)
+                item: dict[str, Any] = {"video_id": video_id, "status": BULK_STATES.get(state, state)}
+                if state == "failed" and video.fail:
+                    item["error"] = {"code": video.fail[0], "message": video.fail[1]}
+                items.append(item)
+        end = start + len(page)
+        more = end < len(ids)
+        body = {"data": items, "has_more": more, "next_token": f"p{end}" if more else None}
+        return Response(json.dumps(body), status=200, content_type="application/json")
 
     def _status(self, request: Request, video_id: str) -> Response:
         with self.lock:
@@ -577,8 +775,9 @@ class FakeHeyGen:
             state = self._state(video)
             data: dict[str, Any] = {"id": video_id, "status": state, "title": video.title, "created_at": 1764270000}
             if state == "completed":
+                expires = "1764300000" if self.url_ttl_s is None else f"{self.clock() + self.url_ttl_s:.3f}"
                 data.update(
-                    video_url=f"{self.base_url}/files/{video_id}.mp4?Expires=1764300000&Signature=s{video.url_token}",
+                    video_url=f"{self.base_url}/files/{video_id}.mp4?Expires={expires}&Signature=s{video.url_token}",
                     thumbnail_url=f"{self.base_url}/files/{video_id}.jpg",
                     duration=round(self._duration(video), 3),
                     completed_at=1764270415,
@@ -607,6 +806,14 @@ class FakeHeyGen:
         except av.FFmpegError:
             return 0.0  # junk bytes given on purpose
 
+    def _expired(self, request: Request) -> bool:
+        if self.url_ttl_s is None:
+            return False
+        try:
+            return float(request.args.get("Expires", "")) < self.clock()
+        except ValueError:
+            return True
+
     def _account(self, request: Request) -> Response:
         fault = self._fault("account")
         if fault is not None:
@@ -629,7 +836,7 @@ class FakeHeyGen:
             video = self.videos.get(match.group(1)) if match else None
             if video is None or self._state(video) != "completed":
                 return _error(404, "not_found", "No such file")
-            if request.args.get("Signature") != f"s{video.url_token}":
+            if request.args.get("Signature") != f"s{video.url_token}" or self._expired(request):
                 return Response(b"<Error>AccessDenied: Request has expired</Error>", status=403)
             fault = self._fault("download")
             if fault is not None and fault.kind == 403:

@@ -11,20 +11,21 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from otio_heygen.backends.heygen.assets import AssetCache, account_fingerprint
 from otio_heygen.backends.heygen.client import HeyGenClient, VideoProbe, check_idempotency_key
-from otio_heygen.backends.heygen.errors import BadRequestError, NotFoundError
+from otio_heygen.backends.heygen.errors import APIStatusError, BadRequestError, NotFoundError
 from otio_heygen.backends.heygen.http import build_http_client
 from otio_heygen.backends.heygen.models import AccountInfo, CreateVideoRequest, ImageAssetRef, VideoData
 from otio_heygen.errors import MediaError, PhotoError
 from otio_heygen.media.files import file_sha256
 from otio_heygen.planning.types import RemoteStatus, RenderRequest
-from otio_heygen.run.contract import AssetKind
+from otio_heygen.run.contract import AssetKind, BulkStatusRefused
 
 __all__ = [
+    "BULK_REFUSED_STATUSES",
     "DEFAULT_PRICE_PER_SECOND",
     "HeyGenBackend",
     "make_heygen_backend",
@@ -32,6 +33,9 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+
+BULK_REFUSED_STATUSES = frozenset({400, 404, 405, 501})
+"""Answers to ``GET /v3/videos/statuses`` meaning "this server has no bulk endpoint": poll one by one."""
 
 DEFAULT_PRICE_PER_SECOND = 0.10
 """USD per second of output; HeyGen's pages disagree (0.05-0.10), so this is an estimate."""
@@ -153,6 +157,33 @@ class HeyGenBackend:
     def status(self, video_id: str) -> RemoteStatus:
         return to_remote_status(self.client.get_video(video_id))
 
+    def statuses(self, video_ids: Sequence[str]) -> dict[str, RemoteStatus]:
+        """Many renders in one ``GET /v3/videos/statuses`` (see ``run.contract.BulkStatus``).
+
+        Completed ones come back without their URL (the download fetches the full video); a
+        failed one is fetched in full for its failure reason; ``not_found`` ids are left out so
+        the caller confirms them one by one (a render HeyGen only just accepted may not be
+        listed yet). An endpoint refused outright raises ``BulkStatusRefused``.
+        """
+        try:
+            items = self.client.get_statuses(video_ids)
+        except APIStatusError as exc:
+            if exc.status_code in BULK_REFUSED_STATUSES:
+                raise BulkStatusRefused(exc.one_line()) from exc
+            raise
+        wanted = set(video_ids)
+        out: dict[str, RemoteStatus] = {}
+        for item in items:
+            if item.video_id not in wanted or item.status == "not_found":
+                continue
+            if item.status == "failed":
+                out[item.video_id] = self.status(item.video_id)
+            elif item.status == "completed":
+                out[item.video_id] = RemoteStatus(state="completed", raw_status=item.status)
+            else:
+                out[item.video_id] = RemoteStatus(state="rendering", raw_status=item.status)
+        return out
+
     def download(self, video_id: str, request: RenderRequest, dest: Path) -> None:
         probe = self.client.download_video(video_id, dest)
         self.probes[video_id] = probe
@@ -165,13 +196,6 @@ class HeyGenBackend:
 
     def account(self) -> AccountInfo:
         return self.client.get_account()
-
-    def wait(
-        self, video_id: str, *, section_name: str, deadline_s: float, stuck_pending_s: float | None = None
-    ) -> VideoData:
-        return self.client.wait_for_video(
-            video_id, section_name=section_name, deadline_s=deadline_s, stuck_pending_s=stuck_pending_s
-        )
 
 
 def make_heygen_backend(

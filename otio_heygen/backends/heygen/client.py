@@ -15,7 +15,7 @@ import os
 import random
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, TypeVar
@@ -28,6 +28,7 @@ from otio_heygen.backends.heygen.errors import (
     APIConnectionError,
     InvalidVideoError,
     PermissionDeniedError,
+    UnreachableError,
     error_from_response,
 )
 from otio_heygen.backends.heygen.http import API_KEY_HEADER, CREATE_TIMEOUT, DOWNLOAD_TIMEOUT
@@ -38,23 +39,26 @@ from otio_heygen.backends.heygen.models import (
     CreateVideoData,
     CreateVideoRequest,
     VideoData,
+    VideoStatusItem,
+    VideoStatusPage,
 )
 from otio_heygen.backends.heygen.retry import (
-    DEFAULT_MAX_RETRIES,
+    RETRY_BUDGET_S,
     is_retryable_status,
-    max_retries_for,
     parse_retry_after,
+    retry_budget_for,
     retry_delay,
     should_retry,
 )
 from otio_heygen.errors import ApiError, MediaError, PhotoError
 from otio_heygen.fsutil import create_temp_beside
 from otio_heygen.media.files import AUDIO_MIMES, IMAGE_MIMES, MAX_UPLOAD_BYTES, sniff_mime
-from otio_heygen.run.contract import BackendError, RemoteFailed, RenderTimeout, TransportError
-from otio_heygen.run.limits import poll_delay
+from otio_heygen.run.contract import BackendError, TransportError
 
 __all__ = [
     "ASSETS_PATH",
+    "STATUSES_MAX_IDS",
+    "STATUSES_PATH",
     "USER_PATH",
     "VIDEOS_PATH",
     "HeyGenClient",
@@ -65,11 +69,18 @@ __all__ = [
 
 ASSETS_PATH = "/v3/assets"
 VIDEOS_PATH = "/v3/videos"
+STATUSES_PATH = "/v3/videos/statuses"
 USER_PATH = "/v3/users/me"
+STATUSES_MAX_IDS = 100
+"""Ids HeyGen accepts in one ``GET /v3/videos/statuses``."""
+STATUSES_MAX_PAGES = 100
+"""Pages followed for one batch of ids (a server that always says ``has_more`` cannot loop us)."""
+_NEVER_CONNECTED = (httpx.ConnectError, httpx.ConnectTimeout, httpx.UnsupportedProtocol, httpx.ProxyError)
+"""Transport failures that mean "no connection was ever made" (refused, DNS, TLS, bad URL)."""
 log = logging.getLogger(__name__)
 
 MAX_URL_REFRESHES = 3
-"""How many times a 403 on a presigned download URL makes us fetch a fresh one."""
+"""How many 403s in a row on presigned download URLs make us fetch a fresh one before giving up."""
 
 M = TypeVar("M", bound=BaseModel)
 AssetKind = Literal["image", "audio"]
@@ -147,6 +158,8 @@ class HeyGenClient:
         self._clock = clock
         self._wall_clock = wall_clock
         self._rng = rng or random.Random()
+        self._reached = False
+        """Whether any HTTP answer ever came back (until then a failed connect means unreachable)."""
 
     def __repr__(self) -> str:
         return f"HeyGenClient(base_url={str(self._http.base_url)!r})"
@@ -175,27 +188,44 @@ class HeyGenClient:
         idempotency_key: str | None = None,
         json: dict[str, Any] | None = None,
         files: dict[str, tuple[str, bytes, str]] | None = None,
+        params: dict[str, str] | None = None,
         timeout: httpx.Timeout | None = None,
+        envelope: bool = False,
     ) -> M:
+        """Send one request, retrying transient failures within the time budget of
+        ``retry.retry_budget_for``; ``envelope`` parses the whole body instead of ``data``."""
         headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
         attempt = 0
+        started = self._clock()
+        waited = 0.0
         while True:
             retry_after: str | None = None
             code: str | None = None
             status: int | None
             try:
                 response = self._http.request(
-                    method, path, json=json, files=files, headers=headers, timeout=timeout or self._http.timeout
+                    method,
+                    path,
+                    json=json,
+                    files=files,
+                    params=params,
+                    headers=headers,
+                    timeout=timeout or self._http.timeout,
                 )
             except httpx.TransportError as exc:
+                if not isinstance(exc, _NEVER_CONNECTED):
+                    self._reached = True  # connected, then the exchange broke: the service is there
+                elif not self._reached:
+                    raise UnreachableError(self.base_url) from None  # nothing will work: no retries
                 status = None
                 error: ApiError = APIConnectionError(
                     f"Could not reach HeyGen at {self.base_url} while {what} ({type(exc).__name__})",
                     hint="check the network connection or HEYGEN_API_URL",
                 )
             else:
+                self._reached = True
                 if response.is_success:
-                    return self._parse(response, model, what)
+                    return self._parse(response, model, what, envelope=envelope)
                 status = response.status_code
                 retry_after = response.headers.get("Retry-After")
                 status_error = error_from_response(
@@ -207,18 +237,20 @@ class HeyGenClient:
                 )
                 code, error = status_error.code, status_error
             attempt += 1
-            if attempt > max_retries_for(status, code) or not should_retry(
-                method, status, code, is_create, idempotency_key is not None
-            ):
+            if not should_retry(method, status, code, is_create, idempotency_key is not None):
                 raise error
             delay = retry_delay(attempt, retry_after, self._wall_clock(), self._rng)
+            spent = max(self._clock() - started, waited)
+            if spent + delay > retry_budget_for(status, code):
+                raise error  # the wait would end past the budget: let the caller decide
             log.info("retry %d while %s after %s in %.1f s", attempt, what, status or "connection error", delay)
             self._sleep(delay)
+            waited += delay
 
-    def _parse(self, response: httpx.Response, model: type[M], what: str) -> M:
+    def _parse(self, response: httpx.Response, model: type[M], what: str, *, envelope: bool = False) -> M:
         try:
             body = response.json()
-            data = body.get("data", body) if isinstance(body, dict) else body
+            data = body.get("data", body) if isinstance(body, dict) and not envelope else body
             return model.model_validate(data)
         except (ValueError, ValidationError) as exc:
             raise TransportError(
@@ -276,48 +308,29 @@ class HeyGenClient:
             "GET", f"{VIDEOS_PATH}/{quote(video_id, safe='')}", VideoData, what=f"checking video {video_id}"
         )
 
+    def get_statuses(self, video_ids: Sequence[str]) -> list[VideoStatusItem]:
+        """``GET /v3/videos/statuses?video_ids=a,b,...``: the state of many renders in one request
+        per ``STATUSES_MAX_IDS`` ids (following ``next_token`` pages). No ``video_url`` here:
+        ``get_video`` the completed ones. An id HeyGen does not know comes back ``not_found``."""
+        items: list[VideoStatusItem] = []
+        unique = list(dict.fromkeys(video_ids))
+        for first in range(0, len(unique), STATUSES_MAX_IDS):
+            params = {"video_ids": ",".join(unique[first : first + STATUSES_MAX_IDS])}
+            for _page in range(STATUSES_MAX_PAGES):
+                page = self._request(
+                    "GET", STATUSES_PATH, VideoStatusPage, what="checking renders", params=params, envelope=True
+                )
+                items.extend(page.data)
+                if not page.has_more or not page.next_token:
+                    break
+                params = {**params, "token": page.next_token}
+        return items
+
     def get_account(self) -> AccountInfo:
         """``GET /v3/users/me`` (``balance``/``currency`` properties)."""
         return self._request("GET", USER_PATH, AccountInfo, what="reading the account")
 
-    # -- waiting and downloading ------------------------------------------------------------
-
-    def wait_for_video(
-        self,
-        video_id: str,
-        *,
-        section_name: str,
-        deadline_s: float,
-        stuck_pending_s: float | None = None,
-        sleep: Callable[[float], None] | None = None,
-        clock: Callable[[], float] | None = None,
-    ) -> VideoData:
-        """Poll until ``completed`` (returned) or ``failed`` (raised); raise on deadline or stuck pending."""
-        sleep = sleep or self._sleep
-        clock = clock or self._clock
-        start = clock()
-        pending_since: float | None = None
-        while True:
-            video = self.get_video(video_id)
-            now = clock()
-            elapsed = now - start
-            if video.status == "completed":
-                return video
-            if video.status == "failed":
-                raise RemoteFailed(section_name, video_id, video.failure_code, video.failure_message)
-            if video.status == "pending":
-                pending_since = now if pending_since is None else pending_since
-                if stuck_pending_s is not None and now - pending_since >= stuck_pending_s:
-                    raise RenderTimeout(
-                        section_name, video_id, waited_s=now - pending_since, last_status="pending", stuck=True
-                    )
-            else:
-                pending_since = None
-            if elapsed >= deadline_s:
-                raise RenderTimeout(
-                    section_name, video_id, waited_s=elapsed, last_status=video.status, stuck=False
-                )
-            sleep(max(0.0, min(poll_delay(elapsed), deadline_s - elapsed)))
+    # -- downloading --------------------------------------------------------------------------
 
     def download_video(self, video_id: str, dest: Path, *, video: VideoData | None = None) -> VideoProbe:
         """Stream the finished video to ``dest`` via a temp file in the same folder, then rename.
@@ -337,8 +350,11 @@ class HeyGenClient:
                 tmp.unlink()
 
     def _download_to(self, video_id: str, tmp: Path, video: VideoData | None) -> None:
-        refreshes = 0
+        """Retry broken downloads within ``RETRY_BUDGET_S``; a refused (expired) URL is
+        replaced by a fresh one, up to ``MAX_URL_REFRESHES`` refusals in a row."""
+        refused = 0
         failures = 0
+        started, waited = self._clock(), 0.0
         current = video or self.get_video(video_id)
         while True:
             if current.status != "completed" or not current.video_url:
@@ -350,20 +366,23 @@ class HeyGenClient:
                 self._stream(current.video_url, tmp)
                 return
             except _Expired:
-                refreshes += 1
-                if refreshes > MAX_URL_REFRESHES:
+                refused += 1
+                if refused > MAX_URL_REFRESHES:
                     raise PermissionDeniedError(
                         f"HeyGen's download link for video {video_id} keeps being refused", status_code=403
                     ) from None
                 current = self.get_video(video_id)
             except _Retryable as exc:
+                refused = 0
                 failures += 1
-                if failures > DEFAULT_MAX_RETRIES:
+                delay = retry_delay(failures, None, self._wall_clock(), self._rng)
+                if max(self._clock() - started, waited) + delay > RETRY_BUDGET_S:
                     raise APIConnectionError(
                         f"Downloading video {video_id} from HeyGen failed {failures} times ({exc})",
                         hint="run the same command again; finished renders are kept",
                     ) from None
-                self._sleep(retry_delay(failures, None, self._wall_clock(), self._rng))
+                self._sleep(delay)
+                waited += delay
 
     def _stream(self, url: str, tmp: Path) -> None:
         request = self._http.build_request(

@@ -10,6 +10,7 @@ Tree::
 
     ApiError
     ├── APIConnectionError          network failure / timeout, no HTTP status  [TransportError]
+    │   └── UnreachableError        the first call could not connect           [Unreachable]
     ├── APIStatusError              any non-2xx answer
     │   ├── BadRequestError         400 (shows ``message`` and ``param``)      [Refused]
     │   ├── AuthenticationError     401 (stop everything)                      [Unauthorized]
@@ -31,7 +32,15 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from otio_heygen.errors import ApiError
-from otio_heygen.run.contract import NotFound, OutOfCredit, RateLimited, Refused, TransportError, Unauthorized
+from otio_heygen.run.contract import (
+    NotFound,
+    OutOfCredit,
+    RateLimited,
+    Refused,
+    TransportError,
+    Unauthorized,
+    Unreachable,
+)
 
 __all__ = [
     "APIConnectionError",
@@ -48,6 +57,7 @@ __all__ = [
     "PermissionDeniedError",
     "RateLimitError",
     "RequestInProgressError",
+    "UnreachableError",
     "error_from_response",
     "redact",
 ]
@@ -63,6 +73,18 @@ def redact(text: str, secrets: Iterable[str]) -> str:
 
 class APIConnectionError(TransportError):
     """HeyGen could not be reached (connection refused, dropped, timed out)."""
+
+
+class UnreachableError(APIConnectionError, Unreachable):
+    """HeyGen was never reached in this process: the first call could not connect.
+
+    Nothing can work (every upload would fail the same way), so this is not retried: the run
+    stops at once with one line instead of retrying every request.
+    """
+
+    def __init__(self, base_url: str) -> None:
+        super().__init__(f"cannot reach HeyGen at {base_url}: check the network or HEYGEN_API_URL")
+        self.base_url = base_url
 
 
 class APIStatusError(ApiError):

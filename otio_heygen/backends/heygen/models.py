@@ -21,6 +21,8 @@ __all__ = [
     "ErrorBody",
     "ImageAssetRef",
     "VideoData",
+    "VideoStatusItem",
+    "VideoStatusPage",
     "Wallet",
 ]
 
@@ -100,6 +102,24 @@ class VideoData(_HasVideoId):
     failure_message: str | None = None
     created_at: float | None = None
     completed_at: float | None = None
+
+
+class VideoStatusItem(_HasVideoId):
+    """One item of ``GET /v3/videos/statuses``: ``queued``, ``processing``, ``completed``,
+    ``failed`` or ``not_found`` (any other value means still running)."""
+
+    status: str = "queued"
+    error: Any = None
+    batch_id: str | None = None
+    item_index: int | None = None
+
+
+class VideoStatusPage(_Response):
+    """The whole body of ``GET /v3/videos/statuses`` (``has_more``/``next_token`` sit beside ``data``)."""
+
+    data: list[VideoStatusItem] = Field(default_factory=list)
+    has_more: bool = False
+    next_token: str | None = None
 
 
 class Wallet(_Response):

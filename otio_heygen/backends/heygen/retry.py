@@ -1,10 +1,13 @@
-"""Retry and polling policy as data: constants plus pure functions (no I/O, no clock reads).
+"""Retry policy of HeyGen requests as data: constants plus pure functions (no I/O, no clock reads).
 
 - ``should_retry``: may this failed request be sent again?
 - ``retry_delay``: how long to wait before attempt ``n`` (``Retry-After`` in seconds or as an
   HTTP date, else exponential backoff with jitter, capped).
-- ``max_retries_for``: how many retries a given failure earns.
-- ``poll_delay``: how long to wait between two status polls of one render.
+- ``retry_budget_for``: how long (in seconds of waiting) a given failure keeps being retried.
+  The budget is by time, not by count: a burst of short faults (5xx, drops, 429 with a short
+  ``Retry-After``) is ridden out, while a long outage still ends the request in bounded time.
+
+How often renders are polled is not decided here but by the run layer (``otio_heygen.run.poll``).
 """
 
 from __future__ import annotations
@@ -13,23 +16,27 @@ import random
 from email.utils import parsedate_to_datetime
 
 __all__ = [
-    "DEFAULT_MAX_RETRIES",
     "INITIAL_RETRY_DELAY",
-    "IN_PROGRESS_MAX_RETRIES",
+    "IN_PROGRESS_RETRY_BUDGET_S",
     "MAX_RETRY_AFTER",
     "MAX_RETRY_DELAY",
     "RETRYABLE_STATUSES",
+    "RETRY_BUDGET_S",
     "is_retryable_status",
-    "max_retries_for",
     "parse_retry_after",
+    "retry_budget_for",
     "retry_delay",
     "should_retry",
 ]
 
-DEFAULT_MAX_RETRIES = 4
-"""Retries (after the first try) for 429, 5xx and connection errors."""
-IN_PROGRESS_MAX_RETRIES = 12
-"""Retries for ``409 request_in_progress`` (the first create with that key is still running)."""
+RETRY_BUDGET_S = 60.0
+"""Seconds a request failing with 429, 5xx or a dropped connection keeps being retried: once the
+time since its first try (or the waits, whichever is more) reaches this, the last error is raised.
+With the backoff below that is about a dozen tries, so even a run where half of all requests
+fail transiently gets through, while a real outage is reported within about a minute."""
+IN_PROGRESS_RETRY_BUDGET_S = 120.0
+"""The same for ``409 request_in_progress`` (the first create with that key is still running;
+HeyGen's create takes up to about 30 s at p99)."""
 INITIAL_RETRY_DELAY = 0.5
 MAX_RETRY_DELAY = 8.0
 """Cap of the exponential backoff (seconds)."""
@@ -40,7 +47,6 @@ JITTER = 0.25
 
 RETRYABLE_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "DELETE", "PUT"})
-
 
 
 def is_retryable_status(status: int) -> bool:
@@ -66,10 +72,11 @@ def should_retry(method: str, status: int | None, code: str | None, is_create: b
     return False
 
 
-def max_retries_for(status: int | None, code: str | None) -> int:
+def retry_budget_for(status: int | None, code: str | None) -> float:
+    """Seconds of retrying a failure earns (see ``RETRY_BUDGET_S``)."""
     if status == 409 and code == "request_in_progress":
-        return IN_PROGRESS_MAX_RETRIES
-    return DEFAULT_MAX_RETRIES
+        return IN_PROGRESS_RETRY_BUDGET_S
+    return RETRY_BUDGET_S
 
 
 def parse_retry_after(header: str | None, now: float) -> float | None:
