@@ -22,8 +22,9 @@ from tests.support.review_outputs import NO_KEY_ENV, render_sample
 
 
 def _requests(fake: FakeHeyGen, server: HTTPServer) -> tuple[int, ...]:
+    """Every request the fake HeyGen server has seen, in total and per kind."""
     return (len(server.log), fake.upload_requests, fake.create_requests, fake.status_requests,
-            fake.download_requests)
+            fake.statuses_requests, fake.download_requests, sum(fake.counts.values()))
 
 
 def _generated(timeline: otio.schema.Timeline) -> dict[str, list[tuple[str, int, int, int, int, bool]]]:
