@@ -23,6 +23,7 @@ from otio_heygen.errors import OtioHeygenError, RenderFailedError
 from .account_cmd import account
 from .doctor_cmd import doctor
 from .key_cmd import key
+from .ledger_cmd import ledger
 from .options import PATH, backend_for, plan_kwargs, plan_options, spending_options
 from .output import EventPrinter, print_plan_table, print_summary
 from .resolve_cmd import premiere, resolve
@@ -78,6 +79,7 @@ def render(timeline: Path, output: Path, as_json: bool, **kwargs: Any) -> None:
 cli.add_command(account)
 cli.add_command(doctor)
 cli.add_command(key)
+cli.add_command(ledger)
 cli.add_command(status)
 cli.add_command(resolve)
 cli.add_command(premiere)

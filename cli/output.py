@@ -20,6 +20,7 @@ from rich.console import Console
 from rich.table import Table
 
 from otio_heygen import PlanResult, ProgressEvent, RenderedClip, RenderResult
+from otio_heygen.results import PlannedSection
 
 from .progress import ProgressSink, make_progress
 
@@ -40,12 +41,13 @@ def print_plan_table(plan: PlanResult, timeline: Path) -> None:
                   title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
     tc0 = plan.timecode_start
     show_takes = any(s.take > 1 for s in plan.sections)
-    headers = ["#", "section", *(["take"] if show_takes else []), "start", "end", "secs", "photo", "expr."]
+    headers = ["#", "section", *(["take"] if show_takes else []), "start", "end", "secs", "cost", "photo", "expr."]
     rows = [
         [
             str(s.index), s.name, *([str(s.take)] if show_takes else []),
             timecode(tc0 + s.start_frame, plan.rate), timecode(tc0 + s.end_frame, plan.rate),
-            f"{s.seconds:.2f}", s.image.name if s.image else "-", s.expressiveness, s.motion_prompt or "-",
+            f"{s.seconds:.2f}", _section_cost(s), s.image.name if s.image else "-", s.expressiveness,
+            s.motion_prompt or "-",
         ]
         for s in plan.sections
     ]
@@ -57,12 +59,27 @@ def print_plan_table(plan: PlanResult, timeline: Path) -> None:
     for row in rows:
         table.add_row(*row)
     console.print(table)
+    free = [s for s in plan.sections if s.status != "new"]
+    if free:
+        owned = sum(1 for s in free if s.status == "owned")
+        flying = len(free) - owned
+        parts = ([f"{owned} already owned by the account"] if owned else []) + (
+            [f"{flying} already paid and in flight"] if flying else [])
+        console.print(f"{' and '.join(parts)}: reused for free; {len(plan.sections) - len(free)} to buy")
     console.print(
-        f"total {plan.total_seconds:.1f} s of video, estimated cost ${plan.estimated_cost_usd:.2f} "
-        f"(at ${plan.price_per_second:.3f}/s; an estimate, HeyGen bills what it renders)"
+        f"total {plan.total_seconds:.1f} s of video, {plan.to_buy_seconds:.1f} s to buy, estimated cost "
+        f"${plan.estimated_cost_usd:.2f} (at ${plan.price_per_second:.3f}/s; an estimate, HeyGen bills what it renders)"
     )
     for warning in plan.warnings:
         console.print(f"[yellow]warning:[/yellow] {warning}", highlight=False)
+
+
+def _section_cost(section: PlannedSection) -> str:
+    if section.status == "owned":
+        return "owned"
+    if section.status == "in_flight":
+        return "in flight"
+    return f"${section.cost_usd:.2f}"
 
 
 def _stdout_gone() -> None:
@@ -121,7 +138,7 @@ def clip_json(clip: RenderedClip) -> dict[str, object]:
     return {
         "section": clip.section, "take": clip.take, "start_frame": clip.start_frame, "end_frame": clip.end_frame,
         "media": str(clip.media), "video_id": clip.video_id, "job_key": clip.job_key,
-        "sync_offset_ms": clip.sync_offset_ms,
+        "sync_offset_ms": clip.sync_offset_ms, "bought": clip.bought, "reused": clip.reused,
     }
 
 
@@ -142,6 +159,9 @@ def _print_summary(summary: RenderResult, *, as_json: bool) -> None:
             "rendered": summary.rendered,
             "reused": summary.reused,
             "spent_usd": round(summary.spent_usd, 2),
+            "bought": {"count": summary.rendered, "seconds": round(summary.bought_seconds, 3),
+                       "usd": round(summary.spent_usd, 2)},
+            "reused_seconds": round(summary.reused_seconds, 3),
             "failures": [{"section": f.title, "reason": f.reason} for f in summary.failures],
             "clips": [clip_json(clip) for clip in summary.clips],
         }
@@ -150,7 +170,8 @@ def _print_summary(summary: RenderResult, *, as_json: bool) -> None:
         return
     click.echo(
         f"wrote {summary.output_path} ({len(summary.clips)} generated clip(s); media in {summary.media_dir}); "
-        f"{summary.rendered} rendered, {summary.reused} reused, spent ${summary.spent_usd:.2f} ({summary.backend})"
+        f"bought now: {summary.rendered} ({summary.bought_seconds:.1f} s, ${summary.spent_usd:.2f}); "
+        f"reused: {summary.reused} ({summary.reused_seconds:.1f} s, free) ({summary.backend})"
     )
     for failure in summary.failures:
         click.echo(f"failed: {failure.title}: {failure.reason}", err=True)

@@ -233,7 +233,8 @@ def _sync_of(finish_info: dict[str, Any] | None) -> dict[str, Any] | None:
 
 def status_report(journal: Journal, *, now: float | None = None) -> dict[str, Any]:
     """What the journal knows: every job of the latest run with its state, and the money spent
-    (all billed renders in the journal, earlier runs and edited-away sections included)."""
+    (all billed renders in the journal, earlier runs and edited-away sections included): ``bought``
+    by this output versus ``reused`` (finished from what the account already owned: free)."""
     wall = time.time() if now is None else now
     runs = journal.runs()
     last = runs[-1] if runs else None
@@ -264,6 +265,8 @@ def status_report(journal: Journal, *, now: float | None = None) -> dict[str, An
                 "media": record.media_path,
                 "error": record.error,
                 "cost_usd": record.cost_usd if record.billed else 0.0,
+                "bought": record.billed,
+                "reused": record.state == "done" and not record.billed,
                 "job_key": record.key,
                 "sync": _sync_of(record.finish_info),
             }
@@ -283,6 +286,15 @@ def status_report(journal: Journal, *, now: float | None = None) -> dict[str, An
         "counts": counts,
         "older_jobs": len(every) - len(records),
         "spent_usd": round(journal.spent_usd(), 4),
+        "bought": {
+            "count": sum(1 for r in every if r.billed),
+            "seconds": round(sum(r.seconds for r in every if r.billed), 3),
+            "usd": round(journal.spent_usd(), 4),
+        },
+        "reused": {
+            "count": sum(1 for r in records if r.state == "done" and not r.billed),
+            "seconds": round(sum(r.seconds for r in records if r.state == "done" and not r.billed), 3),
+        },
     }
 
 
@@ -321,9 +333,11 @@ def render_status(report: dict[str, Any], console: Console) -> None:
         )
     console.print(table)
     counts = report["counts"]
+    bought, reused = report.get("bought") or {}, report.get("reused") or {}
     console.print(
         f"{counts['done']} done, {counts['running']} running, {counts['failed']} failed, "
-        f"{counts['waiting']} waiting - spent ${report['spent_usd']:.2f}"
+        f"{counts['waiting']} waiting - bought {bought.get('count', 0)} (${report['spent_usd']:.2f}), "
+        f"reused {reused.get('count', 0)} (free)"
     )
     if counts["failed"] or counts["running"] or counts["waiting"]:
         console.print(

@@ -34,7 +34,7 @@ from otio_heygen.read.timeline import read_timeline
 from otio_heygen.results import PlanResult, RenderedClip, RenderResult
 from otio_heygen.run.contract import Backend, Unreachable
 from otio_heygen.run.registry import BackendSettings, create_backend, list_backends
-from otio_heygen.session import run_render
+from otio_heygen.session import run_render, with_ownership
 from otio_heygen.target import make_output_folder, media_dir_for, preflight_write, remove_if_empty, url_maker
 
 __all__ = ["get_backend", "list_backends", "plan", "plan_file", "render", "render_file"]
@@ -68,8 +68,8 @@ def plan(
     are warnings. ``changes`` set ``PlanOptions`` fields (``image="artist.png"``...); relative paths
     inside the timeline resolve against ``base_dir`` (default: the current folder)."""
     opts = _options(PlanOptions, options, changes)
-    return PlanResult.of(timeline, prepare(TimelineSource(timeline, _base_dir(base_dir)), opts, for_render=False,
-                                           env=env).plan)
+    return PlanResult.of(timeline, with_ownership(prepare(TimelineSource(timeline, _base_dir(base_dir)), opts,
+                                                          for_render=False, env=env)))
 
 
 def plan_file(
@@ -80,7 +80,7 @@ def plan_file(
     timeline_path = Path(path)
     timeline = read_timeline(timeline_path, edl_rate=opts.edl_rate)
     source = TimelineSource(timeline, timeline_path.resolve().parent, timeline_path)
-    return PlanResult.of(timeline, prepare(source, opts, for_render=False, env=env).plan)
+    return PlanResult.of(timeline, with_ownership(prepare(source, opts, for_render=False, env=env)))
 
 
 def _configured_for(name: str, settings: Settings) -> dict[str, Any]:
@@ -159,6 +159,7 @@ def _execute(
     prepared: Prepared, opts: RenderOptions, backend: Backend, *, media_dir: Path, journal_dir: Path,
     url_for: Callable[[Path], str], on_event: EventHandler | None, sleep: Sleep, clock: Clock,
     keepers: Mapping[str, str] | None = None,
+    output_label: str | None = None,
 ) -> RenderResult:
     raw = _sink(on_event)
     for warning in prepared.plan.warnings:
@@ -170,7 +171,7 @@ def _execute(
             raw({"event": "notice", "message": message})
 
     outcome = run_render(prepared, opts, backend, media_dir=media_dir, journal_dir=journal_dir, on_raw_event=raw,
-                         notice=notice, sleep=sleep, clock=clock)
+                         notice=notice, sleep=sleep, clock=clock, output_label=output_label)
     report = outcome.report
     # the takes chosen as keepers in the previous output (`otio-heygen choose`) stay on the main track
     placed = apply_keepers(report.results, keepers or {}, except_sections=opts.regenerate)
@@ -183,6 +184,7 @@ def _execute(
         failures=RenderResult.failures_of((f.job, f.reason) for f in report.failures),
         backend=backend.name, media_dir=media_dir, rendered=report.created, reused=report.reused,
         spent_usd=report.spent_usd, warnings=prepared.plan.warnings,
+        bought_seconds=report.bought_seconds, reused_seconds=report.reused_seconds, ledger=outcome.ledger,
     )
 
 
@@ -274,6 +276,7 @@ def render_file(
             prepared, opts, engine, media_dir=media_dir, journal_dir=output_path.resolve().parent,
             url_for=url_maker(output_path, relative=opts.relative_paths), on_event=on_event, sleep=sleep, clock=clock,
             keepers=keepers_of(output_path),
+            output_label=str(output_path.resolve()),
         )
     except Unreachable:
         remove_if_empty(created)  # the service was never reached: nothing was written

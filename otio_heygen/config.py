@@ -10,6 +10,8 @@ Environment:
     OTIO_HEYGEN_POLL_INTERVAL   seconds between status polls (default: a schedule)
     OTIO_HEYGEN_ASSET_CACHE     file remembering uploaded asset ids (default: per-user cache dir)
     OTIO_HEYGEN_CONFIG          config file to use instead of ./otio-heygen.toml
+    OTIO_HEYGEN_LEDGER          the account ledger: a file path (default ``ledger.sqlite`` in the per-user
+                                data dir); ``postgresql://`` (team ledger) is not supported yet
 
 Config file (``otio-heygen.toml``; looked up via ``--config``, ``OTIO_HEYGEN_CONFIG``, beside the
 timeline, then in the current folder)::
@@ -17,6 +19,7 @@ timeline, then in the current folder)::
     api_url = "https://api.heygen.com"
     price_per_second = 0.10
     concurrency = 10
+    ledger = "/shared/otio-heygen/ledger.sqlite"   # relative paths resolve against this file's folder
 
     [defaults]
     image = "artist.png"
@@ -67,6 +70,7 @@ __all__ = [
     "env_key_is_set",
     "find_config",
     "key_file_path",
+    "ledger_location",
     "load_settings",
     "read_config_file",
     "read_key_file",
@@ -111,6 +115,7 @@ class FileConfig(BaseModel):
     price_per_second: float | None = Field(default=None, ge=0)
     concurrency: int | None = Field(default=None, ge=1, le=100)
     poll_interval: float | None = Field(default=None, gt=0)
+    ledger: str | None = None
     defaults: LookSettings = LookSettings()
     looks: list[Look] = []
 
@@ -130,6 +135,8 @@ class Settings:
     """The config file that was read (relative paths in it resolve against its folder)."""
     key_source: str | None = None
     """Where the key came from: ``"env"`` (HEYGEN_API_KEY), ``"file:<path>"`` or None (no key)."""
+    ledger: str | None = None
+    """The account ledger's location (a file path or URL); None: the default file (see ``run.ledger``)."""
 
     @property
     def config_dir(self) -> Path | None:
@@ -323,6 +330,23 @@ def remove_key_file(path: Path) -> bool:
 # ------------------------------------------------------------------------------------ settings
 
 
+def ledger_location(env: Mapping[str, str], file: FileConfig, config_path: Path | None) -> str | None:
+    """OTIO_HEYGEN_LEDGER, else ``ledger`` of the config file (a relative path resolves against the
+    file's folder), else None (the default file). URLs are passed through for ``open_ledger``."""
+    raw = env.get("OTIO_HEYGEN_LEDGER", "").strip()
+    if raw:
+        return raw
+    value = (file.ledger or "").strip()
+    if not value:
+        return None
+    if "://" in value:
+        return value
+    path = Path(value).expanduser()
+    if not path.is_absolute() and config_path is not None:
+        path = config_path.resolve().parent / path
+    return str(path)
+
+
 def load_settings(
     *,
     config_path: Path | None = None,
@@ -344,6 +368,7 @@ def load_settings(
     poll = _number(env, "OTIO_HEYGEN_POLL_INTERVAL", float)
     cache = env.get("OTIO_HEYGEN_ASSET_CACHE", "").strip()
     return Settings(
+        ledger=ledger_location(env, file, path),
         api_key=api_key,
         api_url=api_url.rstrip("/"),
         price_per_second=float(

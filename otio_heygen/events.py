@@ -143,7 +143,8 @@ class Interrupted(ProgressEvent):
 
 @dataclass(frozen=True, kw_only=True)
 class RunFinished(ProgressEvent):
-    """Every job ended: ``done`` clips, ``failed`` jobs, ``created`` renders bought, ``spent_usd``."""
+    """Every job ended: ``done`` clips, ``failed`` jobs, ``created`` renders bought, ``spent_usd`` (``extra``
+    carries ``bought_seconds`` and ``reused_seconds``: video bought now versus reused for free)."""
 
     kind: ClassVar[str] = "finished"
     done: int

@@ -44,15 +44,22 @@ class PlannedSection:
     """What decides whether a rerun pays: the same key is never bought twice."""
     media_name: str
     """File name of its clip in the media folder (``03_Chorus_1_take1.mp4``)."""
+    status: str = "new"
+    """What the account ledger says: ``new`` (to buy), ``owned`` (bought before: free) or ``in_flight``
+    (paid, still rendering or its answer lost: free). Always ``new`` without a configured account."""
+    cost_usd: float = 0.0
+    """Estimated cost of buying it (0 when owned or in flight)."""
 
     @classmethod
-    def of(cls, job: Job, rate: float) -> PlannedSection:
+    def of(cls, job: Job, rate: float, plan: Plan | None = None) -> PlannedSection:
         s, conf = job.section, job.settings
+        status = plan.status_of(job) if plan is not None else "new"
+        cost = plan.job_seconds(job) * plan.price_per_second if plan is not None and status == "new" else 0.0
         return cls(
             index=s.index, name=s.name, take=job.take, start_frame=s.start_frame, end_frame=s.end_frame,
             rate=rate, seconds=s.seconds, image=conf.image, motion_prompt=conf.motion_prompt,
             expressiveness=conf.expressiveness, resolution=conf.resolution, aspect_ratio=conf.aspect_ratio,
-            color=s.color, job_key=job.key, media_name=job.media_basename,
+            color=s.color, job_key=job.key, media_name=job.media_basename, status=status, cost_usd=round(cost, 2),
         )
 
 
@@ -67,21 +74,30 @@ class PlanResult:
     timecode_start: int
     """The timeline's start timecode in frames (display only)."""
     total_seconds: float
-    """Seconds of video to render (every take, handles included)."""
+    """Seconds of video the clips last (every take, handles included), bought or not."""
     estimated_cost_usd: float
+    """What will be bought: sections the account owns or has in flight are free."""
     price_per_second: float
     warnings: tuple[str, ...]
     skipped: tuple[str, ...] = ()
     """Sections a marker note says to skip."""
+    to_buy_seconds: float = 0.0
+    """Seconds of video that will be bought (the ``new`` sections)."""
 
     @classmethod
     def of(cls, timeline: otio.schema.Timeline, plan: Plan) -> PlanResult:
         return cls(
-            timeline=timeline, sections=tuple(PlannedSection.of(j, plan.rate) for j in plan.jobs), rate=plan.rate,
-            timecode_start=plan.timecode_start, total_seconds=plan.total_seconds,
+            timeline=timeline, sections=tuple(PlannedSection.of(j, plan.rate, plan) for j in plan.jobs),
+            rate=plan.rate, timecode_start=plan.timecode_start, total_seconds=plan.total_seconds,
             estimated_cost_usd=plan.estimated_cost_usd, price_per_second=plan.price_per_second,
-            warnings=plan.warnings, skipped=plan.skipped,
+            warnings=plan.warnings, skipped=plan.skipped, to_buy_seconds=plan.to_buy_seconds,
         )
+
+    def _tally(self, status: str) -> dict[str, Any]:
+        chosen = [s for s in self.sections if s.status == status]
+        seconds = sum((s.end_frame - s.start_frame) / self.rate for s in chosen)
+        usd = round(sum(s.cost_usd for s in chosen), 2)
+        return {"count": len(chosen), "seconds": round(seconds, 3), "usd": usd}
 
     def to_json(self) -> dict[str, Any]:
         """The ``otio-heygen plan --json`` object."""
@@ -93,12 +109,16 @@ class PlanResult:
                     "image": str(s.image) if s.image else None, "motion_prompt": s.motion_prompt,
                     "expressiveness": s.expressiveness, "resolution": s.resolution, "aspect_ratio": s.aspect_ratio,
                     "color": s.color, "job_key": s.job_key, "media": s.media_name,
+                    "status": s.status, "cost_usd": s.cost_usd,
                 }
                 for s in self.sections
             ],
             "skipped": list(self.skipped),
             "total_seconds": round(self.total_seconds, 3),
             "estimated_cost_usd": self.estimated_cost_usd,
+            "to_buy": {**self._tally("new"), "seconds": round(self.to_buy_seconds, 3), "usd": self.estimated_cost_usd},
+            "owned": self._tally("owned"),
+            "in_flight": self._tally("in_flight"),
             "price_per_second_usd": self.price_per_second,
             "warnings": list(self.warnings),
         }
@@ -171,9 +191,16 @@ class RenderResult:
     reused: int
     """Finished clips taken from earlier runs."""
     spent_usd: float
+    """What this call bought (replays of a key and reuses of what the account owned are not spending)."""
     warnings: tuple[str, ...] = ()
     output_path: Path | None = None
     """Where ``render_file`` wrote the timeline (None for ``render``)."""
+    bought_seconds: float = 0.0
+    """Seconds of video bought by this call."""
+    reused_seconds: float = 0.0
+    """Seconds of video taken from what this output or the account already had (free)."""
+    ledger: str | None = None
+    """Where the account ledger is (a file path)."""
 
     @staticmethod
     def failures_of(items: Iterable[tuple[Job, str]]) -> tuple[SectionFailure, ...]:

@@ -10,6 +10,8 @@ clips this call bought or reused (read from the run's own events). The orchestra
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,15 +22,17 @@ from otio_heygen.media.audio import SongAudio, probe_media, write_upload_audio
 from otio_heygen.media.photo import file_digest
 from otio_heygen.media.sync import MIN_CONFIDENCE, check_clip_sync
 from otio_heygen.options import RenderOptions
-from otio_heygen.planning.plan import rekey
+from otio_heygen.planning.plan import Plan, rekey
 from otio_heygen.planning.types import ClipResult, Job
 from otio_heygen.preparing import Prepared
-from otio_heygen.run.contract import Backend, Unauthorized, Unreachable
+from otio_heygen.run.contract import Backend, Unauthorized, Unreachable, ledger_account_of
 from otio_heygen.run.journal import Journal, job_seconds, journal_path
+from otio_heygen.run.ledger import AccountLedger, account_for_key, open_ledger
 from otio_heygen.run.registry import HasAccount
+from otio_heygen.run.reuse import AccountBook
 from otio_heygen.run.runner import RunOptions, RunReport, estimate_pending_cost, plan_regenerations, run_jobs
 
-__all__ = ["RunOutcome", "run_render"]
+__all__ = ["RunOutcome", "run_render", "with_ownership"]
 
 RawSink = Callable[[dict[str, Any]], None]
 
@@ -120,6 +124,8 @@ class RunOutcome:
     report: RunReport
     created: set[str] = field(default_factory=set)
     reused: set[str] = field(default_factory=set)
+    ledger: str | None = None
+    """Where the account ledger is."""
 
 
 class _Tracker:
@@ -157,8 +163,13 @@ def run_render(
     notice: Callable[[str], None],
     sleep: Callable[[float], None],
     clock: Callable[[], float],
+    output_label: str | None = None,
 ) -> RunOutcome:
-    """Render every planned job (journal in ``journal_dir/.otio-heygen``, clips in ``media_dir``)."""
+    """Render every planned job (journal in ``journal_dir/.otio-heygen``, clips in ``media_dir``).
+
+    The account ledger (``settings.ledger``) is consulted before anything is bought and told about
+    every purchase and verified copy; ``output_label`` (the output timeline) is recorded as using them.
+    """
     song = prepared.song
     assert song is not None  # for_render: prepare raised otherwise
     outcome = RunOutcome(report=RunReport([], [], 0.0, 0, 0))
@@ -170,11 +181,15 @@ def run_render(
         pending = round(sum(job_seconds(job) for job in unique) * backend.price_per_second, 6)
         if _wants_balance(backend, pending, options.budget_usd):
             known = (_balance(backend, notice),)
-    with Journal.open(journal_dir) as journal:
+    store = open_ledger(prepared.settings.ledger)
+    with contextlib.closing(store), Journal.open(journal_dir) as journal:
+        ledger = AccountLedger(store, ledger_account_of(backend))
+        outcome.ledger = store.location
         steps = ClipSteps(song, journal.path.parent / "audio", prepared.rate)
         jobs = plan_regenerations(prepared.plan.jobs, journal, options.regenerate, steps.rekey_job)
         kept = plan_regenerations(prepared.left_out, journal, (), steps.rekey_job)
-        warn_if_over_balance(backend, estimate_pending_cost(jobs, journal, backend.price_per_second),
+        book = AccountBook(ledger, backend, now=journal.now, output=None)
+        warn_if_over_balance(backend, estimate_pending_cost(jobs, journal, backend.price_per_second, book),
                              options.budget_usd, notice, known=known)
         run_options = RunOptions(
             concurrency=options.concurrency or prepared.settings.concurrency,
@@ -184,6 +199,22 @@ def run_render(
         outcome.report = run_jobs(
             jobs, backend=backend, journal=journal, prepare_audio=steps.prepare_audio, finish_clip=steps.finish_clip,
             media_dir=media_dir, options=run_options, on_event=_Tracker(outcome, on_raw_event), sleep=sleep,
-            clock=clock, keep=kept,
+            clock=clock, keep=kept, ledger=ledger, output_label=output_label,
         )
     return outcome
+
+
+def with_ownership(prepared: Prepared) -> Plan:
+    """The plan with each job's standing in the configured HeyGen account's ledger (``owned``,
+    ``in_flight`` or ``new``), so the estimate counts only what will be bought. No network; without a
+    configured key the plan is returned as it is (every job ``new``)."""
+    settings = prepared.settings
+    if settings.api_key is None:
+        return prepared.plan
+    account = account_for_key("heygen", settings.api_key.get_secret_value())
+    store = open_ledger(settings.ledger)
+    try:
+        ownership = AccountLedger(store, account).statuses([job.key for job in prepared.plan.jobs])
+    finally:
+        store.close()
+    return dataclasses.replace(prepared.plan, ownership=ownership)

@@ -139,7 +139,8 @@ def test_status_report_from_the_journal_alone(tmp_path: Path) -> None:
     render_status(report, Console(file=buffer, width=160))
     text = buffer.getvalue()
     assert "15m00s" in text and "no face" in text and "01_Verse_take1.mp4" in text
-    assert "1 done, 1 running, 1 failed, 0 waiting - spent $0.80" in text
+    assert "1 done, 1 running, 1 failed, 0 waiting - bought 2 ($0.80), reused 0 (free)" in text
+    assert report["bought"] == {"count": 2, "seconds": 8.0, "usd": 0.8} and report["reused"]["count"] == 0
     assert "Run the same render command again" in text
     assert "Edited away" not in text and "1 older journal entries" in text
 
@@ -149,7 +150,7 @@ def test_status_command_table_and_json(tmp_path: Path) -> None:
     runner = CliRunner()
     result = runner.invoke(status, [str(tmp_path / "song_avatar.otio")])
     assert result.exit_code == 0, result.output
-    assert "Chorus" in result.output and "spent $0.80" in result.output
+    assert "Chorus" in result.output and "bought 2 ($0.80)" in result.output
     result = runner.invoke(status, [str(tmp_path), "--json"])
     assert result.exit_code == 0
     assert json.loads(result.output)["counts"]["failed"] == 1

@@ -38,15 +38,16 @@ def jobs_of_lengths(root: Path, lengths: list[int]) -> list[Job]:
 
 
 def first_wave(backend: DiskBackend, jobs: list[Job], slots: int = 2) -> set[int]:
-    """Section lengths of the first renders created: they hold every slot until they finish, so
-    no other job can slip in (later waves race on the fake clock; the limiter's own order is
-    tested below)."""
+    """Section lengths of the first renders created. No render finishes before ``slots`` creates
+    were sent (``hold_until_create_calls``), so the first wave is exactly the jobs given the slots
+    (later waves race on the fake clock; the limiter's own order is tested below)."""
     seconds = {job.title: job.section.duration_frames // 25 for job in jobs}
     return {seconds[video.title] for video in list(backend.videos.values())[:slots]}
 
 
 def test_longest_sections_start_first_and_results_keep_timeline_order(env: Env) -> None:
     jobs = jobs_of_lengths(env.root, LENGTHS_S)
+    env.new_backend(hold_until_create_calls=2)
     report = env.run(jobs, dataclasses.replace(FAST, concurrency=2))
     assert first_wave(env.backend, jobs) == {8, 4}
     assert [r.job.key for r in report.results] == [j.key for j in jobs]
@@ -55,12 +56,14 @@ def test_longest_sections_start_first_and_results_keep_timeline_order(env: Env) 
 
 def test_marker_order_when_longest_first_is_off(env: Env) -> None:
     jobs = jobs_of_lengths(env.root, LENGTHS_S)
+    env.new_backend(hold_until_create_calls=2)
     env.run(jobs, dataclasses.replace(FAST, concurrency=2, longest_first=False))
     assert first_wave(env.backend, jobs) == {1, 4}
 
 
 def test_equal_lengths_keep_timeline_order(env: Env) -> None:
     jobs = make_jobs(env.root, 6)
+    env.new_backend(hold_until_create_calls=2)
     env.run(jobs, dataclasses.replace(FAST, concurrency=2))
     assert {v.title for v in list(env.backend.videos.values())[:2]} == {jobs[0].title, jobs[1].title}
 

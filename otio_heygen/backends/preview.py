@@ -192,6 +192,8 @@ class PreviewBackend:
 
     name = "preview"
     price_per_second = 0.0
+    ledger_account = "preview:local"
+    """Previews have their own ledger namespace: never passed off as paid renders."""
     instant_renders = True
     """A render is done when ``create`` returns: the run layer asks once instead of polling."""
 

@@ -16,7 +16,7 @@ import fnmatch
 import hashlib
 import json
 from collections.abc import Collection, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, cast
 
@@ -214,15 +214,36 @@ class Plan:
     """The timeline's start (global_start_time) in frames, for display only."""
     left_out: tuple[Job, ...] = ()
     """Jobs of the sections ``--only`` leaves out, keyed as in a full run (their finished clips stay)."""
+    ownership: Mapping[str, str] = field(default_factory=dict)
+    """Per job key, what the account ledger says: ``new`` (to buy; the default), ``owned`` (bought
+    before: free) or ``in_flight`` (paid, still rendering or its answer lost: free)."""
+
+    def status_of(self, job: Job) -> str:
+        return self.ownership.get(job.key, "new")
+
+    def job_seconds(self, job: Job) -> float:
+        return (job.audio_end_frame - job.audio_start_frame) / self.rate
 
     @property
     def total_seconds(self) -> float:
-        """Seconds of video that will be rendered (every take, handles included)."""
-        return sum((j.audio_end_frame - j.audio_start_frame) / self.rate for j in self.jobs)
+        """Seconds of video the plan's clips last (every take, handles included), bought or not."""
+        return sum(self.job_seconds(j) for j in self.jobs)
+
+    @property
+    def to_buy_seconds(self) -> float:
+        """Seconds of video that will be bought: the jobs the account does not own yet."""
+        return sum(self.job_seconds(j) for j in self.jobs if self.status_of(j) == "new")
 
     @property
     def estimated_cost_usd(self) -> float:
-        return round(self.total_seconds * self.price_per_second, 2)
+        """What the render is expected to cost: only what will be bought."""
+        return round(self.to_buy_seconds * self.price_per_second, 2)
+
+    def _tally(self, status: str) -> dict[str, Any]:
+        jobs = [j for j in self.jobs if self.status_of(j) == status]
+        seconds = sum(self.job_seconds(j) for j in jobs)
+        usd = round(seconds * self.price_per_second, 2) if status == "new" else 0.0
+        return {"count": len(jobs), "seconds": round(seconds, 3), "usd": usd}
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -243,12 +264,18 @@ class Plan:
                     "color": j.section.color,
                     "job_key": j.key,
                     "media": j.media_basename,
+                    "status": self.status_of(j),
+                    "cost_usd": round(self.job_seconds(j) * self.price_per_second, 2)
+                    if self.status_of(j) == "new" else 0.0,
                 }
                 for j in self.jobs
             ],
             "skipped": list(self.skipped),
             "total_seconds": round(self.total_seconds, 3),
             "estimated_cost_usd": self.estimated_cost_usd,
+            "to_buy": self._tally("new"),
+            "owned": self._tally("owned"),
+            "in_flight": self._tally("in_flight"),
             "price_per_second_usd": self.price_per_second,
             "warnings": list(self.warnings),
         }

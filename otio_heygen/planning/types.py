@@ -102,6 +102,8 @@ class RenderRequest:
     resolution: Resolution
     aspect_ratio: AspectRatio
     fit: Fit
+    tag: str | None = None
+    """Carried in the render's title on the service (``run.contract.render_tag``), to find it again."""
 
 
 @dataclass(frozen=True)

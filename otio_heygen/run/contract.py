@@ -29,11 +29,22 @@ Optional capabilities: :class:`BulkStatus` (the state of many renders in one req
 the run layer's poller (``otio_heygen.run.poll``) when a backend has it; ``instant_renders = True``
 on a backend whose renders are finished when ``create`` returns (``preview``): its status is asked
 once right away instead of at the poller's first due time.
+
+Every ``BackendError`` carries ``reached_before``: True when the call retried and an earlier
+attempt of it may have reached the service (a lost answer, a server error). A refusal with
+``reached_before`` does not prove that nothing was created, so its Idempotency-Key is kept.
+
+More optional capabilities: :class:`FindsByTag`: ``find_by_tag(tag)`` lists the account's videos
+whose title carries ``tag`` (:func:`render_tag` of the job key; backends put ``RenderRequest.tag``
+in the title), so a create whose answer was lost is found again instead of being bought twice;
+``ledger_account`` (attribute): the account ledger namespace (``run.ledger``), see
+:func:`ledger_account_of`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, Protocol, runtime_checkable
 
@@ -46,6 +57,8 @@ __all__ = [
     "BackendError",
     "BulkStatus",
     "BulkStatusRefused",
+    "FindsByTag",
+    "FoundVideo",
     "NotFound",
     "OutOfCredit",
     "RateLimited",
@@ -56,6 +69,8 @@ __all__ = [
     "Unauthorized",
     "Unreachable",
     "idempotency_key_for",
+    "ledger_account_of",
+    "render_tag",
 ]
 
 AssetKind = Literal["image", "audio"]
@@ -63,6 +78,9 @@ AssetKind = Literal["image", "audio"]
 
 class BackendError(ApiError):
     """A render service's failure, in the run layer's words."""
+
+    reached_before: bool = False
+    """An earlier attempt of the same call may have reached the service (its answer was lost)."""
 
 
 class RateLimited(BackendError):
@@ -175,6 +193,36 @@ class Backend(Protocol):
     def download(self, video_id: str, request: RenderRequest, dest: Path) -> None:
         """Write the finished video to ``dest`` (atomically: temp file then rename)."""
         ...
+
+
+def render_tag(job_key: str) -> str:
+    """The tag a render's title carries (``Chorus 1 [oh-3f9c2a1b7d4e]``) so it can be found again."""
+    safe = "".join(ch for ch in job_key if ch.isascii() and ch.isalnum())[:12] or "job"
+    return f"oh-{safe}"
+
+
+@dataclass(frozen=True)
+class FoundVideo:
+    """A video found by its title tag."""
+
+    video_id: str
+    title: str
+    status: RemoteStatus
+
+
+@runtime_checkable
+class FindsByTag(Protocol):
+    """Optional: the backend can list the account's videos whose title carries a tag."""
+
+    def find_by_tag(self, tag: str) -> list[FoundVideo]:
+        """Newest first; only videos whose title carries ``[tag]``."""
+        ...
+
+
+def ledger_account_of(backend: Backend) -> str:
+    """The account ledger namespace of ``backend`` (its ``ledger_account``, else ``<name>:default``)."""
+    account = getattr(backend, "ledger_account", None)
+    return str(account) if account else f"{backend.name}:default"
 
 
 class BulkStatusRefused(Exception):

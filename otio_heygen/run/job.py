@@ -31,10 +31,12 @@ from otio_heygen.run.contract import (
     Unauthorized,
     Unreachable,
     idempotency_key_for,
+    render_tag,
 )
 from otio_heygen.run.journal import ACTIVE_STATES, JobRecord, Journal, job_seconds
 from otio_heygen.run.limits import AdaptiveLimiter, BudgetGuard, Event, Stop
 from otio_heygen.run.poll import Poller, PollPolicy
+from otio_heygen.run.reuse import AccountBook, Owned
 
 __all__ = ["Cancelled", "JobStep", "RunOptions", "build_request", "describe_error", "ident"]
 
@@ -76,6 +78,7 @@ def build_request(job: Job, audio_path: Path) -> RenderRequest:
         resolution=settings.resolution,
         aspect_ratio=settings.aspect_ratio,
         fit=settings.fit,
+        tag=render_tag(job.key),
     )
 
 
@@ -101,6 +104,10 @@ _PENDING_STATUSES = frozenset({"pending", "waiting", "queued"})
 KEY_REPLAY_S = 23 * 3600.0
 """HeyGen replays an Idempotency-Key for 24 h (an hour of margin for clock drift). A create whose
 answer was lost longer ago than this is not resent blindly: the resend could start a second render."""
+LOST_SETTLE_S = 600.0
+"""A create whose answer was lost and that its title tag does not find: younger than this, the
+service may still be working on it (resend its key: replay-safe); older, nothing exists under it
+(buy with a fresh key)."""
 STATUS_OUTAGE_S = 600.0
 """How long status checks may keep failing (network down, laptop asleep) before the job fails
 (its video id is kept, so a rerun picks the render up)."""
@@ -126,8 +133,11 @@ class JobStep:
         clock: Callable[[], float],
         price: float,
         poller: Poller,
+        book: AccountBook | None = None,
     ) -> None:
         self.backend = backend
+        self.book = book
+        """The account ledger (None: no reuse across outputs, e.g. library callers without one)."""
         self.journal = journal
         self.prepare_audio = prepare_audio
         self.finish_clip = finish_clip
@@ -147,6 +157,13 @@ class JobStep:
         self._slotted: set[str] = set()
         self.created = 0
         self.spent_usd = 0.0
+        self.bought_seconds = 0.0
+        self.reused = 0
+        """Jobs finished from what the account already owned (a copy, a download, a render in flight)."""
+        self.reused_seconds = 0.0
+        self._reused_here: set[str] = set()
+        self._lost: dict[str, Owned] = {}
+        """Per job key: the ledger's lost create (answer lost, not found by its tag) to settle before buying."""
         self._created_here: set[str] = set()
         self._lock = threading.Lock()
         self._assets: dict[tuple[str, str, int, int], str] = {}
@@ -197,6 +214,11 @@ class JobStep:
         record = self._record(job)
         if record.state == "done" and record.video_id:
             return self._download(job, record.video_id, None, timings)
+        if record.video_id is None and self.book is not None:
+            reused = self._from_account(job, self.book, timings)
+            if reused is not None:
+                return reused
+            record = self._record(job)
         request: RenderRequest | None = None
         video_id = record.video_id
         image_asset = audio_asset = None
@@ -232,6 +254,58 @@ class JobStep:
         if not self.limiter.acquire(rank, expected=True):
             self.limiter.unexpect(rank)
             raise Cancelled
+
+    def _from_account(self, job: Job, book: AccountBook, timings: dict[str, float]) -> ClipResult | None:
+        """Reuse what the account owns for this job (see ``run.reuse``): the finished clip when a
+        verified copy or a download gives it now, else None (a video adopted into the journal is
+        then polled, or the job is bought)."""
+        if self.stop.cancel.is_set():
+            raise Cancelled
+        owned = book.before_buying(job, self.media_dir / job.media_basename)
+        if owned is None or owned.kind == "lost_key":
+            if owned is not None:
+                self._lost[job.key] = owned
+            return None
+        assert owned.video_id is not None
+        bought = owned.kind == "found" and owned.billed and self.price > 0
+        cost = round(job_seconds(job) * self.price, 6)
+        if bought:
+            with self._lock:  # found again after its answer was lost: this output's purchase
+                self.created += 1
+                self.spent_usd += cost
+                self.bought_seconds += job_seconds(job)
+                self._created_here.add(job.key)
+        else:
+            with self._lock:
+                self._reused_here.add(job.key)
+        self.journal.update(
+            job.key, video_id=owned.video_id, billed=1 if bought else 0,
+            idempotency_key=owned.intent.idempotency_key if owned.intent else None, error=None,
+        )
+        if owned.kind == "copy":
+            return self._finish(job, owned.video_id, self.media_dir / job.media_basename, timings)
+        if owned.kind == "video":
+            return self._download(job, owned.video_id, None, timings)
+        self.journal.set_state(job.key, "rendering")
+        self._state(job, "rendering", video_id=owned.video_id, **({"cost_usd": cost} if bought else {"reused": True}))
+        return None
+
+    def _settle_lost_key(self, job: Job, record: JobRecord) -> JobRecord:
+        """A create whose answer was lost and that its tag did not find: resend its key while the
+        service may still be working on it, else (nothing exists under it) buy with a fresh key."""
+        lost = self._lost.get(job.key)
+        if lost is None or lost.intent is None or self.book is None:
+            return record
+        intent = lost.intent
+        sent = intent.first_sent_at if intent.first_sent_at is not None else intent.recorded_at
+        if self.journal.now() - sent > LOST_SETTLE_S:
+            self.book.refused(intent.idempotency_key)  # searched for and absent: nothing was created
+            if record.idempotency_key == intent.idempotency_key:
+                self.journal.update(job.key, idempotency_key=None)
+        elif record.idempotency_key is None:
+            self.journal.update(job.key, idempotency_key=intent.idempotency_key, attempts=intent.attempt)
+        del self._lost[job.key]
+        return self._record(job)
 
     def _check_may_create(self) -> None:
         if self.stop.cancel.is_set():
@@ -274,6 +348,7 @@ class JobStep:
     ) -> str:
         cost = round(job_seconds(job) * self.price, 6)
         t0 = self.clock()
+        self._settle_lost_key(job, self._record(job))
         inherited = self._record(job).idempotency_key  # an earlier process may have sent it already
         while True:
             self._check_may_create()
@@ -296,11 +371,16 @@ class JobStep:
             key = record.idempotency_key
             attempts = record.attempts
             if key is None:
-                attempts += 1
+                # the ledger's attempts too: a key another output used for a failed render is never reused
+                attempts = max(attempts, self.book.next_attempt(job) - 1 if self.book else 0) + 1
                 key = idempotency_key_for(job.key, attempts)
             # the intent (and its key) is committed before the create is sent
+            if self.book is not None:
+                self.book.intent(job, key, attempts, cost)
             self.journal.set_state(job.key, "creating", idempotency_key=key, attempts=attempts, cost_usd=cost)
             self._state(job, "creating")
+            if self.book is not None:
+                self.book.sending(key)
             try:
                 video_id = self.backend.create(request, image_asset, audio_asset, key)
             except RateLimited as exc:
@@ -309,29 +389,35 @@ class JobStep:
                 if not self.limiter.requeue(self.priorities.get(job.key, 0)):
                     raise Cancelled from None
                 continue
-            except (Unauthorized, OutOfCredit) as exc:
+            except Refused as exc:
                 self.budget.refund(cost)
-                self._stop_creating(exc)
-                if key != inherited:
-                    # refused on its first send: nothing exists under it. A key an earlier run sent
-                    # is kept: that send may have rendered (and spent the last credit), and only
-                    # the same key gets that render back instead of a second one.
+                if isinstance(exc, (Unauthorized, OutOfCredit)):
+                    self._stop_creating(exc)
+                if key != inherited and not exc.reached_before:
+                    # refused on its only send: nothing exists under it. A key sent before (by an
+                    # earlier run, or by an attempt of this call whose answer was lost) is kept:
+                    # that send may have rendered (and spent the last credit), and only the same
+                    # key, or finding the render by its tag, gets it back instead of a second one.
                     self.journal.update(job.key, idempotency_key=None)
-                raise
-            except Refused:
-                self.budget.refund(cost)  # refused outright: nothing was created
-                self.journal.update(job.key, idempotency_key=None)
+                    if self.book is not None:
+                        self.book.refused(key)
                 raise
             # any other failure (transport, server error): the key stays, a rerun re-sends it
             # and cannot bill twice
-            self.journal.set_state(job.key, "rendering", video_id=video_id, billed=1 if cost > 0 else 0)
+            new = self.book.created(job, key, video_id, cost) if self.book is not None else True
+            paid = new and cost > 0
+            self.journal.set_state(job.key, "rendering", video_id=video_id, billed=1 if paid else 0)
             with self._lock:
-                self.created += 1
-                self.spent_usd += cost
-                self._created_here.add(job.key)
+                if new:
+                    self.created += 1
+                    self.spent_usd += cost
+                    self.bought_seconds += job_seconds(job)
+                    self._created_here.add(job.key)
+                else:  # the key was replayed to a video the account already had: not a purchase
+                    self._reused_here.add(job.key)
             self.limiter.created()
             timings["create_s"] = round(self.clock() - t0, 4)
-            self._state(job, "rendering", video_id=video_id, cost_usd=cost)
+            self._state(job, "rendering", video_id=video_id, **({"cost_usd": cost} if new else {"reused": True}))
             return video_id
 
     def _replay_expired(self, record: JobRecord) -> bool:
@@ -353,6 +439,8 @@ class JobStep:
         t0 = self.clock()
         if getattr(self.backend, "instant_renders", False) and self.backend.status(video_id).state == "completed":
             timings["render_s"] = round(self.clock() - t0, 4)
+            if self.book is not None:
+                self.book.completed(video_id, None)
             return
         pending_since: float | None = None
         failing_since: float | None = None
@@ -372,10 +460,12 @@ class JobStep:
                         ) from exc
                     continue  # the poller holds every poll for Retry-After
                 except RemoteFailed as exc:
-                    self._remote_failed(job, record)
+                    self._remote_failed(job, record, video_id)
                     raise _JobFailed(exc.one_line()) from exc
                 except NotFound as exc:
                     self.journal.update(job.key, video_id=None, idempotency_key=None, billed=0)
+                    if self.book is not None:
+                        self.book.gone(video_id)
                     raise _JobFailed(
                         f"{_service(self.backend)} no longer knows video {video_id} - run again to render it anew"
                     ) from exc
@@ -394,9 +484,11 @@ class JobStep:
                     self._state(job, "rendering", remote=status.raw_status, video_id=video_id)
                 if status.state == "completed":
                     timings["render_s"] = round(now - t0, 4)
+                    if self.book is not None:
+                        self.book.completed(video_id, status.duration)
                     return
                 if status.state == "failed":
-                    self._remote_failed(job, record)
+                    self._remote_failed(job, record, video_id)
                     raise RemoteFailed(
                         job.title, video_id, status.failure_code, status.failure_message, service=_service(self.backend)
                     )
@@ -408,14 +500,18 @@ class JobStep:
                         job.title, video_id, waited_s=now - t0, last_status=status.raw_status, stuck=stuck
                     )
 
-    def _remote_failed(self, job: Job, record: JobRecord) -> None:
+    def _remote_failed(self, job: Job, record: JobRecord, video_id: str) -> None:
         """A failed render is not billed: forget its video and key so a rerun creates a new one."""
         self.journal.update(job.key, video_id=None, idempotency_key=None, billed=0)
+        if self.book is not None:
+            self.book.failed(video_id)
         with self._lock:
+            self._reused_here.discard(job.key)
             if job.key not in self._created_here:
                 return
             self._created_here.discard(job.key)
             self.spent_usd = max(0.0, self.spent_usd - record.cost_usd)
+            self.bought_seconds = max(0.0, self.bought_seconds - job_seconds(job))
         self.budget.refund(record.cost_usd)
 
     def _download(
@@ -432,6 +528,10 @@ class JobStep:
         dest = self.media_dir / job.media_basename
         self.backend.download(video_id, request, dest)
         timings["download_s"] = round(self.clock() - t0, 4)
+        return self._finish(job, video_id, dest, timings)
+
+    def _finish(self, job: Job, video_id: str, dest: Path, timings: dict[str, float]) -> ClipResult:
+        """Check the clip at ``dest`` (sync, duration), journal it done, remember the copy in the ledger."""
         record = self._record(job)
         info: dict[str, object] = {
             "video_id": video_id,
@@ -450,7 +550,15 @@ class JobStep:
         self.journal.set_state(
             job.key, "done", media_path=str(result.media_path), finish_info=finish, error=None, timings=timings
         )
-        self._state(job, "done", video_id=video_id)
+        if self.book is not None:
+            self.book.copied(job, video_id, result.media_path)
+        with self._lock:
+            reused = job.key in self._reused_here
+            if reused:
+                self._reused_here.discard(job.key)
+                self.reused += 1
+                self.reused_seconds += job_seconds(job)
+        self._state(job, "done", video_id=video_id, **({"reused": True} if reused else {}))
         return result
 
 

@@ -21,7 +21,13 @@ Events passed to ``on_event`` (plain JSON-able dicts, each with ``elapsed`` seco
 ``plan`` (jobs, reused, to_render, estimated_cost_usd, concurrency, run_id); ``state`` (key,
 section, index, take, state, plus video_id / remote status / cost_usd / error / reused);
 ``rate_limited`` (retry_after, allowed); ``concurrency`` (allowed); ``stop_creating`` (reason);
-``interrupted``; ``finished`` (done, failed, created, reused, spent_usd).
+``interrupted``; ``notice`` (message: e.g. a video the service no longer has is bought again);
+``finished`` (done, failed, created, reused, spent_usd, bought_seconds, reused_seconds).
+
+With an account ledger (``ledger=``), a job is first looked up there: what the account already
+owns is reused (a verified local copy, else a fresh download), a render in flight is polled, a
+create whose answer was lost is found by its title tag; only the rest is bought, and only that
+counts in the estimate, the budget check and ``spent_usd``.
 """
 
 from __future__ import annotations
@@ -40,8 +46,10 @@ from otio_heygen.planning.types import ClipResult, Job, RenderRequest
 from otio_heygen.run.contract import Backend
 from otio_heygen.run.job import JobStep, RunOptions, build_request, describe_error, ident
 from otio_heygen.run.journal import ACTIVE_STATES, JobRecord, Journal, job_seconds
+from otio_heygen.run.ledger import AccountLedger
 from otio_heygen.run.limits import AdaptiveLimiter, BudgetGuard, Event, Stop
 from otio_heygen.run.poll import Poller
+from otio_heygen.run.reuse import AccountBook
 
 __all__ = [
     "AdaptiveLimiter",
@@ -69,28 +77,38 @@ class RunReport:
     results: list[ClipResult]
     failures: list[JobFailure]
     spent_usd: float
-    """Cost of the renders created (billed) during this run."""
+    """Cost of the renders bought during this run (replays and reuses are not spending)."""
     created: int
+    """Renders bought during this run."""
     reused: int
+    """Clips this run did not buy: finished in this output before, or owned by the account."""
     run_id: int = 0
     interrupted: bool = False
     timings: dict[str, float] = field(default_factory=dict)
+    bought_seconds: float = 0.0
+    reused_seconds: float = 0.0
 
 
 def _is_paid_or_done(record: JobRecord | None) -> bool:
     return record is not None and (record.state == "done" or record.video_id is not None)
 
 
-def estimate_pending_cost(jobs: Sequence[Job], journal: Journal, price_per_second: float) -> float:
-    """Estimated cost of the jobs still to create (done jobs and renders already created are free)."""
+def estimate_pending_cost(
+    jobs: Sequence[Job], journal: Journal, price_per_second: float, book: AccountBook | None = None
+) -> float:
+    """Estimated cost of the jobs still to buy: done jobs, renders already created and what the
+    account owns or has in flight (``book``) are free."""
     total = 0.0
     seen: set[str] = set()
     for job in jobs:
         if job.key in seen:
             continue
         seen.add(job.key)
-        if not _is_paid_or_done(journal.get(job.key)):
-            total += job_seconds(job) * price_per_second
+        if _is_paid_or_done(journal.get(job.key)):
+            continue
+        if book is not None and book.status(job) != "new":
+            continue
+        total += job_seconds(job) * price_per_second
     return round(total, 6)
 
 
@@ -223,11 +241,17 @@ def run_jobs(
     clock: Callable[[], float] = time.monotonic,
     make_request: Callable[[Job, Path], RenderRequest] = build_request,
     keep: Sequence[Job] = (),
+    ledger: AccountLedger | None = None,
+    output_label: str | None = None,
 ) -> RunReport:
     """Render every job (see the module docstring); return what finished and what failed.
 
     ``keep``: jobs never rendered here whose finished clips (same backend) are still returned
     with the results, e.g. the sections ``--only`` leaves out.
+
+    ``ledger``: the account ledger of ``backend``'s account; a job the account already owns (or
+    has in flight) is reused instead of bought (``otio_heygen.run.reuse``), and every purchase and
+    verified copy is recorded there for other outputs (``output_label`` names this output).
 
     Raises ``BudgetExceededError`` before any upload when the pending estimate is over
     ``options.budget_usd``, ``InterruptedRunError`` on Ctrl-C (journal left consistent), and the
@@ -241,15 +265,8 @@ def run_jobs(
             unique.append(job)
     price = float(backend.price_per_second)
     _refuse_backend_switch(unique, journal, backend.name)
-    estimate = estimate_pending_cost(unique, journal, price)
-    if options.budget_usd is not None and estimate > options.budget_usd + 1e-9:
-        raise BudgetExceededError(
-            f"The render would cost about ${estimate:.2f}, above the budget of ${options.budget_usd:.2f}",
-            hint="raise --budget, render fewer sections with --only, or try --backend preview first",
-        )
     start = clock()
     event_lock = threading.Lock()
-
     sink_broken: list[BaseException] = []
 
     def emit(event: Event) -> None:
@@ -263,11 +280,21 @@ def run_jobs(
             except Exception as exc:
                 sink_broken.append(exc)
 
+    book = (
+        AccountBook(ledger, backend, now=journal.now, output=output_label, emit=emit) if ledger is not None else None
+    )
+    estimate = estimate_pending_cost(unique, journal, price, book)
+    if options.budget_usd is not None and estimate > options.budget_usd + 1e-9:
+        raise BudgetExceededError(
+            f"The render would cost about ${estimate:.2f}, above the budget of ${options.budget_usd:.2f}",
+            hint="raise --budget, render fewer sections with --only, or try --backend preview first",
+        )
     run_id = journal.start_run(backend.name)
     results: dict[str, ClipResult] = {}
     failures: dict[str, JobFailure] = {}
     todo: list[Job] = []
     reused = 0
+    reused_s = 0.0
     for job in unique:
         record = journal.ensure(job, backend=backend.name, price_per_second=price, run_id=run_id)
         if record.backend not in (None, backend.name):
@@ -292,6 +319,7 @@ def run_jobs(
                     journal.update(job.key, media_path=str(media))
                 results[job.key] = result
                 reused += 1
+                reused_s += job_seconds(job)
                 emit({"event": "state", **ident(job), "state": "done", "reused": True})
                 continue
         todo.append(job)
@@ -352,6 +380,7 @@ def run_jobs(
         pause=pause,
         clock=clock,
         price=price,
+        book=book,
         poller=Poller(
             backend,
             options.poll_policy(),
@@ -401,10 +430,12 @@ def run_jobs(
         failures=[failures[j.key] for j in unique if j.key in failures],
         spent_usd=round(step.spent_usd, 6),
         created=step.created,
-        reused=reused,
+        reused=reused + step.reused,
         run_id=run_id,
         interrupted=interrupted,
         timings={"wall_s": round(clock() - start, 3)},
+        bought_seconds=round(step.bought_seconds, 6),
+        reused_seconds=round(reused_s + step.reused_seconds, 6),
     )
     emit(
         {
@@ -412,8 +443,10 @@ def run_jobs(
             "done": len(report.results),
             "failed": len(report.failures),
             "created": report.created,
-            "reused": reused,
+            "reused": report.reused,
             "spent_usd": report.spent_usd,
+            "bought_seconds": report.bought_seconds,
+            "reused_seconds": report.reused_seconds,
         }
     )
     if interrupted:

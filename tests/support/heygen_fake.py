@@ -13,11 +13,16 @@ Usage (or import the ``fake_heygen`` fixture from this module)::
 What it does:
 - ``POST /v3/assets`` (multipart, exactly one field ``file``; png/jpeg/wav/mp3 sniffed; 32 MB),
   ``POST /v3/videos`` (strict body: unknown fields, wrong enums, nulls, unknown asset ids -> 400
-  ``invalid_parameter`` with ``param``; Idempotency-Key replay), ``GET /v3/videos/{id}``,
+  ``invalid_parameter`` with ``param``; Idempotency-Key replay for ``replay_window_s`` seconds of
+  the injected clock, 24 h by default: after it a reused key creates a NEW video and bills again,
+  like the real service), ``GET /v3/videos/{id}``,
   ``GET /v3/videos/statuses?video_ids=a,b`` (up to 100 ids; ``queued``/``processing``/``completed``/
   ``failed``/``not_found``; pages of ``statuses_page_size`` items with ``has_more``/``next_token``,
-  the next page asked for with ``token=``), ``GET /v3/users/me``, and presigned-style downloads
-  under ``/files/``.
+  the next page asked for with ``token=``), ``GET /v3/videos`` (the account's videos, newest first,
+  ``limit`` (1-100, default 10), ``token``/``next_token`` pagination, ``title`` substring filter;
+  items as ``GET /v3/videos/{id}``), ``GET /v3/users/me``, and presigned-style downloads under
+  ``/files/``. ``delete_video(id)`` makes a video unknown (404), like a deletion or an expiry on
+  HeyGen's side.
 - Every ``/v3`` call needs ``X-Api-Key``; downloads count requests that wrongly carry it.
 - Render progress is computed from the injected ``clock`` (``pending`` -> ``waiting`` ->
   ``processing`` -> ``completed``), never from a background thread, so a client that dies
@@ -40,8 +45,9 @@ Fault injection (each queued fault is consumed by the next request to that endpo
 (URL expired: the old URL stays dead until the status is fetched again),
 ``inject("download", "truncate")`` (Content-Length larger than the body, then the connection
 drops), ``inject("download", "redirect")`` (302 to a CDN-style URL), ``fail_render(...)``,
-``stick_pending(...)``, ``expire_urls()``, ``finish_all()``.
-Endpoints: ``upload``, ``create``, ``status``, ``statuses``, ``download``, ``account``.
+``stick_pending(...)``, ``expire_urls()``, ``finish_all()``. Rules and lookups by ``title``
+match a video's title with or without the ``[oh-...]`` tag otio-heygen appends.
+Endpoints: ``upload``, ``create``, ``status``, ``statuses``, ``download``, ``account``, ``list``.
 ``fault_mix(seed, server_error=0.2, rate_limit=0.2, drop=0.1, truncate=0.3)`` adds random faults
 (seeded per endpoint, so the n-th request to an endpoint always meets the same fault) on every endpoint:
 5xx, 429 with ``Retry-After``, dropped connections on API calls, truncated bodies on downloads;
@@ -49,7 +55,7 @@ never more than ``max_in_a_row`` faults in a row per endpoint, so every request 
 bounded time.
 
 Counters (plain attributes): ``uploads`` (assets stored) / ``upload_requests``; ``creates``
-(renders started, i.e. billed) / ``create_requests``; ``creates_by_key`` and
+(renders started, i.e. billed) / ``create_requests``; ``list_requests``; ``creates_by_key`` and
 ``create_requests_by_key`` (per Idempotency-Key); ``key_body_mismatches`` (a key replayed with a
 different body); ``status_requests``; ``statuses_requests`` (bulk); ``counts`` (a Counter of every
 request by endpoint name, the ones above plus ``other``); ``concurrency_refusals`` (creates refused
@@ -97,7 +103,8 @@ __all__ = [
 
 FAKE_API_KEY = "hg_test_SECRET_key_0123456789abcdef"
 MAX_UPLOAD = 32 * 1024 * 1024
-ENDPOINTS = ("upload", "create", "status", "statuses", "download", "account")
+ENDPOINTS = ("upload", "create", "status", "statuses", "download", "account", "list")
+REPLAY_WINDOW_S = 24 * 3600.0
 STATUSES_MAX_IDS = 100
 BULK_STATES = {"pending": "queued", "waiting": "queued", "processing": "processing"}
 """How the bulk endpoint names the single-video states (completed/failed are the same)."""
@@ -323,6 +330,8 @@ class FakeVideo:
     stuck: bool = False
     url_token: int = 0
     mp4: bytes | None = None
+    seq: int = 0
+    """Creation order (newest first in ``GET /v3/videos``)."""
     render_s: float | None = None
     """This render's own duration (``render_time``), else the server's ``render_seconds``."""
 
@@ -358,6 +367,11 @@ def _ok(data: dict[str, Any]) -> Response:
     return Response(json.dumps({"data": data}), status=200, content_type="application/json")
 
 
+def _titled(actual: str, title: str) -> bool:
+    """A video titled ``title``, with or without the tag otio-heygen appends (``Chorus 1 [oh-...]``)."""
+    return actual == title or (actual.startswith(title + " [") and actual.endswith("]"))
+
+
 def _drop(request: Request) -> Response:
     sock = request.environ.get("werkzeug.socket")
     if sock is not None:
@@ -378,6 +392,7 @@ class FakeHeyGen:
         video_bytes: bytes | None = None,
         echo_audio: bool = True,
         balance: float = 42.5,
+        replay_window_s: float = REPLAY_WINDOW_S,
         render_time: Callable[[float], float] | None = None,
         max_concurrent: int | None = None,
         concurrency_retry_after: str | None = "1",
@@ -403,6 +418,7 @@ class FakeHeyGen:
         self.video_bytes = video_bytes
         self.echo_audio = echo_audio
         self.balance = balance
+        self.replay_window_s = replay_window_s
         self.lock = threading.RLock()
         self.assets: dict[str, FakeAsset] = {}
         self.videos: dict[str, FakeVideo] = {}
@@ -415,12 +431,15 @@ class FakeHeyGen:
         self.create_requests_by_key: Counter[str] = Counter()
         self.key_body_mismatches = 0
         self.status_requests = 0
+        self.list_requests = 0
         self.download_requests = 0
         self.downloads_completed = 0
         self.downloads_with_key = 0
         self.rejected: list[tuple[str, str, int, str | None]] = []
         self.requests: list[tuple[str, str]] = []
-        self._keys: dict[str, str] = {}
+        self._keys: dict[str, tuple[str, float]] = {}
+        """Idempotency-Key -> (video id, clock time of the key's first use)."""
+        self._seq = 0
         self._upload_keys: dict[str, str] = {}
         self._render_rules: list[tuple[str | None, str, tuple[str, str] | None]] = []
         httpserver.expect_request(re.compile(r"^/.*$")).respond_with_handler(self._dispatch)
@@ -503,8 +522,20 @@ class FakeHeyGen:
                 video.created_at = -math.inf
 
     def video_by_title(self, title: str) -> FakeVideo:
+        """The video whose title is ``title`` or starts with it followed by a tag (``Chorus [oh-...]``)."""
         with self.lock:
-            return next(v for v in self.videos.values() if v.title == title)
+            return next(v for v in self.videos.values() if _titled(v.title, title))
+
+    def videos_titled(self, title: str) -> list[FakeVideo]:
+        """Every video titled ``title`` (with or without a trailing tag), oldest first."""
+        with self.lock:
+            found = [v for v in self.videos.values() if _titled(v.title, title)]
+            return sorted(found, key=lambda v: v.seq)
+
+    def delete_video(self, video_id: str) -> None:
+        """HeyGen no longer has this video: status, list and download answer as for an unknown id."""
+        with self.lock:
+            self.videos.pop(video_id)
 
     # -- dispatch ---------------------------------------------------------------------------
 
@@ -517,6 +548,7 @@ class FakeHeyGen:
             ("POST", "/v3/assets"): "upload",
             ("POST", "/v3/videos"): "create",
             ("GET", "/v3/videos/statuses"): "statuses",
+            ("GET", "/v3/videos"): "list",
             ("GET", "/v3/users/me"): "account",
         }
         if (method, path) in routes:
@@ -539,6 +571,8 @@ class FakeHeyGen:
                 return self._upload(request)
             if path == "/v3/videos" and request.method == "POST":
                 return self._create(request)
+            if path == "/v3/videos" and request.method == "GET":
+                return self._list(request)
             if path == "/v3/videos/statuses" and request.method == "GET":
                 if self.refuse_statuses is not None:
                     code, message = _DEFAULT_CODES.get(self.refuse_statuses, ("not_found", "No such route"))
@@ -673,9 +707,13 @@ class FakeHeyGen:
             problem = self._validate_create(body)
             if problem is not None:
                 return self._reject(request, 400, "invalid_parameter", problem[0], problem[1])
-            video_id = self._keys.get(key) if key else None
+            known = self._keys.get(key) if key else None
+            if known is not None and self.clock() - known[1] > self.replay_window_s:
+                known = None  # the key is forgotten: a resend is a new, billed render
+            video_id = known[0] if known is not None else None
             if video_id is not None:
-                if self.videos[video_id].body != body:
+                replayed = self.videos.get(video_id)
+                if replayed is not None and replayed.body != body:
                     self.key_body_mismatches += 1
             else:
                 if self.max_concurrent is not None and self.in_flight() >= self.max_concurrent:
@@ -683,7 +721,8 @@ class FakeHeyGen:
                     headers = {"Retry-After": self.concurrency_retry_after} if self.concurrency_retry_after else None
                     return _error(429, "rate_limit_exceeded", "Too many concurrent jobs", None, headers)
                 video_id = f"v_{uuid.uuid4().hex[:16]}"
-                video = FakeVideo(video_id, body.get("title", ""), body, key, self.clock())
+                self._seq += 1
+                video = FakeVideo(video_id, body.get("title", ""), body, key, self.clock(), seq=self._seq)
                 if self.render_time is not None and body.get("audio_asset_id") in self.assets:
                     video.render_s = self.render_time(_audio_seconds(self.assets[body["audio_asset_id"]].data))
                 self._apply_rules(video)
@@ -691,7 +730,7 @@ class FakeHeyGen:
                 self.creates += 1
                 self.max_in_flight = max(self.max_in_flight, self.in_flight())
                 if key:
-                    self._keys[key] = video_id
+                    self._keys[key] = (video_id, self.clock())
                     self.creates_by_key[key] += 1
         if fault is not None:
             return self._fault_response(request, fault)
@@ -700,7 +739,7 @@ class FakeHeyGen:
     def _apply_rules(self, video: FakeVideo) -> None:
         for rule in list(self._render_rules):
             title, what, failure = rule
-            if title is None or title == video.title:
+            if title is None or _titled(video.title, title):
                 if what == "fail":
                     video.fail = failure
                 else:
@@ -772,19 +811,62 @@ class FakeHeyGen:
             video = self.videos.get(video_id)
             if video is None:
                 return self._reject(request, 404, "not_found", f"Video {video_id} not found", "video_id")
-            state = self._state(video)
-            data: dict[str, Any] = {"id": video_id, "status": state, "title": video.title, "created_at": 1764270000}
-            if state == "completed":
-                expires = "1764300000" if self.url_ttl_s is None else f"{self.clock() + self.url_ttl_s:.3f}"
-                data.update(
-                    video_url=f"{self.base_url}/files/{video_id}.mp4?Expires={expires}&Signature=s{video.url_token}",
-                    thumbnail_url=f"{self.base_url}/files/{video_id}.jpg",
-                    duration=round(self._duration(video), 3),
-                    completed_at=1764270415,
-                )
-            elif state == "failed" and video.fail:
-                data.update(failure_code=video.fail[0], failure_message=video.fail[1])
+            data = self._resource(video)
         return _ok(data)
+
+    def _resource(self, video: FakeVideo) -> dict[str, Any]:
+        """A video as ``GET /v3/videos/{id}`` shows it (called with the lock held)."""
+        video_id = video.video_id
+        state = self._state(video)
+        data: dict[str, Any] = {
+            "id": video_id, "status": state, "title": video.title, "created_at": 1764270000 + video.seq
+        }
+        if state == "completed":
+            expires = "1764300000" if self.url_ttl_s is None else f"{self.clock() + self.url_ttl_s:.3f}"
+            data.update(
+                video_url=f"{self.base_url}/files/{video_id}.mp4?Expires={expires}&Signature=s{video.url_token}",
+                thumbnail_url=f"{self.base_url}/files/{video_id}.jpg",
+                duration=round(self._duration(video), 3),
+                completed_at=1764270415,
+            )
+        elif state == "failed" and video.fail:
+            data.update(failure_code=video.fail[0], failure_message=video.fail[1])
+        return data
+
+    def _list(self, request: Request) -> Response:
+        """``GET /v3/videos``: newest first, ``limit``, ``token`` (an opaque cursor), ``title`` substring."""
+        with self.lock:
+            self.list_requests += 1
+        fault = self._fault("list")
+        if fault is not None:
+            return self._fault_response(request, fault)
+        known = {"limit", "token", "title", "folder_id"}
+        unknown = [k for k in request.args if k not in known]
+        if unknown:
+            return self._reject(request, 400, "invalid_parameter", f"Unknown parameter {unknown[0]}", unknown[0])
+        raw_limit = request.args.get("limit", "10")
+        if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= 100:
+            return self._reject(request, 400, "invalid_parameter", "limit must be 1-100", "limit")
+        limit = int(raw_limit)
+        token = request.args.get("token")
+        start = 0
+        if token is not None:
+            match = re.fullmatch(r"tok_(\d+)", token)
+            if match is None:
+                return self._reject(request, 400, "invalid_parameter", "Invalid token", "token")
+            start = int(match.group(1))
+        title = request.args.get("title")
+        with self.lock:
+            videos = sorted(self.videos.values(), key=lambda v: -v.seq)
+            if title:
+                videos = [v for v in videos if title.lower() in v.title.lower()]
+            page = [self._resource(v) for v in videos[start : start + limit]]
+            more = start + limit < len(videos)
+        return Response(
+            json.dumps({"data": page, "has_more": more, "next_token": f"tok_{start + limit}" if more else None}),
+            status=200,
+            content_type="application/json",
+        )
 
     def _mp4(self, video: FakeVideo) -> bytes:
         if video.mp4 is None:

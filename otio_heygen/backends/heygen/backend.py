@@ -22,7 +22,8 @@ from otio_heygen.backends.heygen.models import AccountInfo, CreateVideoRequest, 
 from otio_heygen.errors import MediaError, PhotoError
 from otio_heygen.media.files import file_sha256
 from otio_heygen.planning.types import RemoteStatus, RenderRequest
-from otio_heygen.run.contract import AssetKind, BulkStatusRefused
+from otio_heygen.run.contract import AssetKind, BulkStatusRefused, FoundVideo
+from otio_heygen.run.ledger import account_for_key
 
 __all__ = [
     "BULK_REFUSED_STATUSES",
@@ -57,6 +58,12 @@ def to_remote_status(video: VideoData) -> RemoteStatus:
     return RemoteStatus(state="rendering", raw_status=video.status)
 
 
+def _title(request: RenderRequest) -> str:
+    """The render's title on HeyGen: the section's, plus its tag (kept whole within 255 characters)."""
+    suffix = f" [{request.tag}]" if request.tag else ""
+    return (request.title[: 255 - len(suffix)] + suffix).strip() or "otio-heygen"
+
+
 def _mentions_asset(error: BadRequestError | NotFoundError) -> bool:
     text = f"{error.param or ''} {error.server_message or ''}".lower()
     return "asset" in text
@@ -75,8 +82,11 @@ class HeyGenBackend:
         account: str,
         price_per_second: float = DEFAULT_PRICE_PER_SECOND,
         asset_cache: AssetCache | None = None,
+        ledger_account: str | None = None,
     ) -> None:
         self.client = client
+        self.ledger_account = ledger_account or f"heygen:{account}"
+        """The account ledger namespace (``run.ledger.account_for_key``): never the key."""
         self.price_per_second = price_per_second
         self._account = account
         self._cache = asset_cache
@@ -138,7 +148,7 @@ class HeyGenBackend:
         body = CreateVideoRequest(
             image=ImageAssetRef(asset_id=image_asset),
             audio_asset_id=audio_asset,
-            title=request.title[:255] or "otio-heygen",
+            title=_title(request),
             resolution=request.resolution,
             aspect_ratio=request.aspect_ratio,
             fit=request.fit,
@@ -157,6 +167,14 @@ class HeyGenBackend:
     def status(self, video_id: str) -> RemoteStatus:
         return to_remote_status(self.client.get_video(video_id))
 
+    def find_by_tag(self, tag: str) -> list[FoundVideo]:
+        """The account's videos whose title carries ``[tag]``, newest first (``GET /v3/videos?title=``)."""
+        marker = f"[{tag}]"
+        return [
+            FoundVideo(video.video_id, video.title or "", to_remote_status(video))
+            for video in self.client.list_videos(title=marker)
+            if marker in (video.title or "")
+        ]
     def statuses(self, video_ids: Sequence[str]) -> dict[str, RemoteStatus]:
         """Many renders in one ``GET /v3/videos/statuses`` (see ``run.contract.BulkStatus``).
 
@@ -216,5 +234,6 @@ def make_heygen_backend(
     client = HeyGenClient(http, sleep=sleep, clock=clock, wall_clock=wall_clock, rng=rng)
     cache = AssetCache(asset_cache_path) if use_asset_cache else None
     return HeyGenBackend(
-        client, account=account_fingerprint(api_key), price_per_second=price_per_second, asset_cache=cache
+        client, account=account_fingerprint(api_key), price_per_second=price_per_second, asset_cache=cache,
+        ledger_account=account_for_key("heygen", api_key),
     )

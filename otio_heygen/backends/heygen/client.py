@@ -39,6 +39,7 @@ from otio_heygen.backends.heygen.models import (
     CreateVideoData,
     CreateVideoRequest,
     VideoData,
+    VideoPage,
     VideoStatusItem,
     VideoStatusPage,
 )
@@ -196,6 +197,7 @@ class HeyGenClient:
         ``retry.retry_budget_for``; ``envelope`` parses the whole body instead of ``data``."""
         headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
         attempt = 0
+        reached = False  # an earlier attempt may have reached HeyGen (its answer was lost)
         started = self._clock()
         waited = 0.0
         while True:
@@ -238,11 +240,16 @@ class HeyGenClient:
                 code, error = status_error.code, status_error
             attempt += 1
             if not should_retry(method, status, code, is_create, idempotency_key is not None):
+                if reached and isinstance(error, BackendError):
+                    error.reached_before = True  # a refusal now does not undo what an earlier send did
                 raise error
             delay = retry_delay(attempt, retry_after, self._wall_clock(), self._rng)
             spent = max(self._clock() - started, waited)
             if spent + delay > retry_budget_for(status, code):
+                if reached and isinstance(error, BackendError):
+                    error.reached_before = True
                 raise error  # the wait would end past the budget: let the caller decide
+            reached = reached or status is None or status >= 500 or status in (408, 409)
             log.info("retry %d while %s after %s in %.1f s", attempt, what, status or "connection error", delay)
             self._sleep(delay)
             waited += delay
@@ -307,6 +314,24 @@ class HeyGenClient:
         return self._request(
             "GET", f"{VIDEOS_PATH}/{quote(video_id, safe='')}", VideoData, what=f"checking video {video_id}"
         )
+
+    def list_videos(self, *, title: str | None = None, page_size: int = 100, max_pages: int = 20) -> list[VideoData]:
+        """``GET /v3/videos`` (newest first), following ``next_token`` for up to ``max_pages`` pages.
+
+        ``title`` filters by substring on HeyGen's side: how a create whose answer was lost is
+        found again by the tag its title carries.
+        """
+        videos: list[VideoData] = []
+        params: dict[str, str] = {"limit": str(max(1, min(100, page_size)))}
+        if title:
+            params["title"] = title
+        for _ in range(max_pages):
+            page = self._request("GET", VIDEOS_PATH, VideoPage, what="listing videos", params=params, envelope=True)
+            videos.extend(page.data)
+            if not page.has_more or not page.next_token:
+                break
+            params = {**params, "token": page.next_token}
+        return videos
 
     def get_statuses(self, video_ids: Sequence[str]) -> list[VideoStatusItem]:
         """``GET /v3/videos/statuses?video_ids=a,b,...``: the state of many renders in one request

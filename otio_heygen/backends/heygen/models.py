@@ -21,6 +21,7 @@ __all__ = [
     "ErrorBody",
     "ImageAssetRef",
     "VideoData",
+    "VideoPage",
     "VideoStatusItem",
     "VideoStatusPage",
     "Wallet",
@@ -102,6 +103,14 @@ class VideoData(_HasVideoId):
     failure_message: str | None = None
     created_at: float | None = None
     completed_at: float | None = None
+
+
+class VideoPage(_Response):
+    """One page of ``GET /v3/videos`` (the whole body: ``data`` is a list here)."""
+
+    data: list[VideoData] = Field(default_factory=list)
+    has_more: bool = False
+    next_token: str | None = None
 
 
 class VideoStatusItem(_HasVideoId):

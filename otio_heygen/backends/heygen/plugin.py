@@ -11,6 +11,7 @@ from otio_heygen.backends.heygen.backend import DEFAULT_PRICE_PER_SECOND, HeyGen
 from otio_heygen.backends.heygen.client import HeyGenClient
 from otio_heygen.backends.heygen.http import DEFAULT_BASE_URL, build_http_client
 from otio_heygen.errors import ConfigError
+from otio_heygen.run.ledger import account_for_key
 from otio_heygen.run.registry import Account, BackendSettings
 
 __all__ = ["HeyGenService", "create"]
@@ -37,4 +38,5 @@ def create(settings: BackendSettings) -> HeyGenService:
         account=account_fingerprint(settings.api_key),
         price_per_second=price,
         asset_cache=AssetCache(settings.asset_cache) if use_cache else None,
+        ledger_account=account_for_key("heygen", settings.api_key),
     )
