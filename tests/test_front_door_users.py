@@ -53,7 +53,7 @@ def test_json_render_says_which_backend_first_then_the_run(sample: Path, tmp_pat
     assert kinds.count("notice") == 1 and kinds[-2:] == ["written", "result"] and "plan" in kinds
     assert lines[-1]["backend"] == "preview" and [c["section"] for c in lines[-1]["clips"]] == ["Intro"]
     assert list(lines[-1]["clips"][0]) == ["section", "take", "start_frame", "end_frame", "media", "video_id",
-                                           "job_key", "sync_offset_ms"]
+                                           "job_key", "sync_offset_ms", "bought", "reused"]
 
 
 def test_json_render_refused_for_bad_input_prints_only_the_error(sample: Path, tmp_path: Path,
