@@ -27,6 +27,7 @@ from .ledger_cmd import ledger
 from .options import PATH, backend_for, plan_kwargs, plan_options, spending_options
 from .output import EventPrinter, print_plan_table, print_summary
 from .resolve_cmd import premiere, resolve
+from .review_cmd import choose, review
 from .status_cmd import status
 
 __all__ = ["cli", "main"]
@@ -84,6 +85,8 @@ cli.add_command(ledger)
 cli.add_command(status)
 cli.add_command(resolve)
 cli.add_command(premiere)
+cli.add_command(review)
+cli.add_command(choose)
 
 
 def _fail(message: str, code: int, json_mode: bool) -> int:

@@ -26,6 +26,7 @@ from otio_heygen.errors import ConfigError, InterruptedRunError, NoSectionsError
 from otio_heygen.events import EventHandler, TimelineWritten, event_from_dict
 from otio_heygen.media.transcode import check_frame_size
 from otio_heygen.options import PlanOptions, RenderOptions
+from otio_heygen.output.choose import apply_keepers, keepers_of
 from otio_heygen.output.conform import conform
 from otio_heygen.output.writer import check_output_path, check_schema_versions, relink_media, write_timeline
 from otio_heygen.planning.plan import check_regenerate
@@ -160,6 +161,7 @@ def _sink(on_event: EventHandler | None) -> Callable[[dict[str, Any]], None] | N
 def _execute(
     prepared: Prepared, opts: RenderOptions, backend: Backend, *, media_dir: Path, journal_dir: Path,
     url_for: Callable[[Path], str], on_event: EventHandler | None, sleep: Sleep, clock: Clock,
+    keepers: Mapping[str, str] | None = None,
     output_label: str | None = None, output: Path | None = None,
 ) -> RenderResult:
     raw = _sink(on_event)
@@ -174,7 +176,9 @@ def _execute(
     outcome = run_render(prepared, opts, backend, media_dir=media_dir, journal_dir=journal_dir, on_raw_event=raw,
                          notice=notice, sleep=sleep, clock=clock, output_label=output_label, output=output)
     report = outcome.report
-    conformed = conform(prepared.source.timeline, report.results, track_name=opts.track_name,
+    # the takes chosen as keepers in the previous output (`otio-heygen choose`) stay on the main track
+    placed = apply_keepers(report.results, keepers or {}, except_sections=opts.regenerate)
+    conformed = conform(prepared.source.timeline, placed, track_name=opts.track_name,
                         fix_sync=opts.fix_sync, url_for=url_for)
     return RenderResult(
         timeline=conformed,
@@ -277,6 +281,7 @@ def render_file(
         result = _execute(
             prepared, opts, engine, media_dir=media_dir, journal_dir=output_path.resolve().parent, output=output_path,
             url_for=url_maker(output_path, relative=opts.relative_paths), on_event=on_event, sleep=sleep, clock=clock,
+            keepers=keepers_of(output_path),
             output_label=str(output_path.resolve()),
         )
     except OtioHeygenError as exc:

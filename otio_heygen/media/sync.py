@@ -25,7 +25,10 @@ __all__ = [
     "MIN_CONFIDENCE",
     "SyncResult",
     "check_clip_sync",
+    "clip_sync_curve",
     "compensation_frames",
+    "correlation_curve",
+    "curve_peak",
     "measure_offset",
 ]
 
@@ -190,3 +193,48 @@ def compensation_frames(result: SyncResult) -> int:
     """Whole frames to add to the clip's source-range start so picture and song line up (``--fix-sync``):
     a clip whose audio lags by N frames has the matching content N frames later in the file."""
     return round(result.offset_frames) if result.flagged else 0
+
+
+def correlation_curve(
+    reference: np.ndarray, ref_rate: int, clip: np.ndarray, clip_rate: int, *, max_lag_ms: float = 500.0
+) -> tuple[np.ndarray, np.ndarray]:
+    """The curve behind ``measure_offset``'s coarse step, for plotting: lags in ms (1 ms apart, within
+    +-``max_lag_ms``) and the normalised correlation (-1..1) of the two 1 ms amplitude envelopes at each.
+    Its peak sits at the clip's offset (positive = the clip's audio comes later). Empty arrays when
+    either signal is silent."""
+    ref = _mono(reference)
+    sig = _resample(_mono(clip), clip_rate, ref_rate)
+    block = max(1, ref_rate // 1000)
+    env_ref, env_sig = _envelope(ref, block), _envelope(sig, block)
+    empty = np.zeros(0), np.zeros(0)
+    if env_ref.size < 3 or env_sig.size < 3 or not np.any(env_ref) or not np.any(env_sig):
+        return empty
+    lags, r = _xcorr(env_sig, env_ref, max(1, int(max_lag_ms / 1000 * ref_rate) // block))
+    norm = math.sqrt(float(np.dot(env_sig, env_sig)) * float(np.dot(env_ref, env_ref)))
+    if norm <= 0:
+        return empty
+    lag_ms = lags * (block / ref_rate * 1000.0)
+    return np.asarray(lag_ms, dtype=np.float64), np.clip(np.asarray(r / norm, dtype=np.float64), -1.0, 1.0)
+
+
+def clip_sync_curve(
+    clip_path: Path, sent_audio_path: Path, *, max_lag_ms: float = 500.0
+) -> tuple[np.ndarray, np.ndarray]:
+    """``correlation_curve`` of a rendered clip against the audio that was sent (decoded with PyAV).
+    Empty arrays for a clip without audio; unreadable files raise ``otio_heygen.errors.MediaError``."""
+    if not probe_media(Path(clip_path)).has_audio:
+        return np.zeros(0), np.zeros(0)
+    clip, clip_rate = read_audio(Path(clip_path), ANALYSIS_RATE)
+    sent, sent_rate = read_audio(Path(sent_audio_path), ANALYSIS_RATE)
+    return correlation_curve(sent, sent_rate, clip, clip_rate, max_lag_ms=max_lag_ms)
+
+
+def curve_peak(lags_ms: np.ndarray, values: np.ndarray) -> tuple[float, float]:
+    """The offset (ms, sub-millisecond by parabolic interpolation) and height of a ``correlation_curve``'s
+    peak: the envelope-level estimate of ``measure_offset`` without its waveform refinement (which moves
+    it by at most a few ms). ``(0.0, 0.0)`` for an empty curve."""
+    if lags_ms.size == 0:
+        return 0.0, 0.0
+    i = int(np.argmax(values))
+    step = float(lags_ms[1] - lags_ms[0]) if lags_ms.size > 1 else 1.0
+    return float(lags_ms[i] + _parabolic(values, i) * step), float(max(0.0, values[i]))
