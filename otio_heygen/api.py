@@ -29,7 +29,7 @@ from otio_heygen.options import PlanOptions, RenderOptions
 from otio_heygen.output.choose import apply_keepers, keepers_of
 from otio_heygen.output.conform import conform
 from otio_heygen.output.writer import check_output_path, check_schema_versions, relink_media, write_timeline
-from otio_heygen.planning.plan import check_regenerate
+from otio_heygen.planning.plan import check_regenerate, parse_regenerate
 from otio_heygen.preparing import Prepared, TimelineSource, prepare
 from otio_heygen.read.formats import guess_frame_size
 from otio_heygen.read.timeline import read_timeline
@@ -177,7 +177,8 @@ def _execute(
                          notice=notice, sleep=sleep, clock=clock, output_label=output_label, output=output)
     report = outcome.report
     # the takes chosen as keepers in the previous output (`otio-heygen choose`) stay on the main track
-    placed = apply_keepers(report.results, keepers or {}, except_sections=opts.regenerate)
+    regenerated = [parse_regenerate(value)[0] for value in opts.regenerate]  # NAME or NAME=TAKE
+    placed = apply_keepers(report.results, keepers or {}, except_sections=regenerated)
     conformed = conform(prepared.source.timeline, placed, track_name=opts.track_name,
                         fix_sync=opts.fix_sync, url_for=url_for)
     return RenderResult(
