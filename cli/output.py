@@ -159,7 +159,7 @@ def _print_summary(summary: RenderResult, *, as_json: bool) -> None:
             "rendered": summary.rendered,
             "reused": summary.reused,
             "spent_usd": round(summary.spent_usd, 2),
-            "bought": {"count": summary.rendered, "seconds": round(summary.bought_seconds, 3),
+            "bought": {"count": summary.bought, "seconds": round(summary.bought_seconds, 3),
                        "usd": round(summary.spent_usd, 2)},
             "reused_seconds": round(summary.reused_seconds, 3),
             "failures": [{"section": f.title, "reason": f.reason} for f in summary.failures],
@@ -170,7 +170,7 @@ def _print_summary(summary: RenderResult, *, as_json: bool) -> None:
         return
     click.echo(
         f"wrote {summary.output_path} ({len(summary.clips)} generated clip(s); media in {summary.media_dir}); "
-        f"bought now: {summary.rendered} ({summary.bought_seconds:.1f} s, ${summary.spent_usd:.2f}); "
+        f"bought now: {summary.bought} ({summary.bought_seconds:.1f} s, ${summary.spent_usd:.2f}); "
         f"reused: {summary.reused} ({summary.reused_seconds:.1f} s, free) ({summary.backend})"
     )
     for failure in summary.failures:

@@ -186,7 +186,8 @@ def _execute(
         clips=tuple(RenderedClip.of(r, bought=r.job.key in outcome.created, reused=r.job.key in outcome.reused)
                     for r in report.results),
         failures=RenderResult.failures_of((f.job, f.reason) for f in report.failures),
-        backend=backend.name, media_dir=media_dir, rendered=report.created, reused=report.reused,
+        backend=backend.name, media_dir=media_dir, rendered=report.created + report.resumed,
+        bought=report.created, reused=report.reused,
         spent_usd=report.spent_usd, warnings=prepared.plan.warnings,
         bought_seconds=report.bought_seconds, reused_seconds=report.reused_seconds, ledger=outcome.ledger,
     )

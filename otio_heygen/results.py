@@ -187,7 +187,7 @@ class RenderResult:
     backend: str
     media_dir: Path
     rendered: int
-    """Renders created (bought) by this call."""
+    """Clips rendered by this call: bought now, or bought by an interrupted run and finished now."""
     reused: int
     """Finished clips taken from earlier runs."""
     spent_usd: float
@@ -201,6 +201,8 @@ class RenderResult:
     """Seconds of video taken from what this output or the account already had (free)."""
     ledger: str | None = None
     """Where the account ledger is (a file path)."""
+    bought: int = 0
+    """Renders bought (created) by this call; ``rendered`` also counts resumed ones."""
 
     @staticmethod
     def failures_of(items: Iterable[tuple[Job, str]]) -> tuple[SectionFailure, ...]:

@@ -121,6 +121,8 @@ def test_rendering_job_is_repolled_not_recreated(env: Env) -> None:
     assert env.backend.creates == 1 and env.backend.create_calls_by_key["k"] == 0
     assert report.results[0].provenance["video_id"] == "v_old"
     assert env.pipeline.prepared[jobs[0].key] == 1  # audio cut again for the download only
+    # counted as finished here (resumed), bought earlier: neither bought now nor reused
+    assert (report.created, report.resumed, report.reused) == (1, 1, 0)
 
 
 def test_budget_below_estimate_spends_nothing(env: Env) -> None:

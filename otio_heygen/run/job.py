@@ -162,6 +162,7 @@ class JobStep:
         self.spent_usd = 0.0
         self.bought_seconds = 0.0
         self.reused = 0
+        self.resumed = 0
         """Jobs finished from what the account already owned (a copy, a download, a render in flight)."""
         self.reused_seconds = 0.0
         self._reused_here: set[str] = set()
@@ -567,6 +568,8 @@ class JobStep:
                 self._reused_here.discard(job.key)
                 self.reused += 1
                 self.reused_seconds += job_seconds(job)
+            elif job.key not in self._created_here:
+                self.resumed += 1  # created by an earlier, interrupted run; finished by this one
         self._state(job, "done", video_id=video_id, **({"reused": True} if reused else {}))
         return result
 

@@ -86,6 +86,8 @@ class RunReport:
     """Renders bought during this run."""
     reused: int
     """Clips this run did not buy: finished in this output before, or owned by the account."""
+    resumed: int = 0
+    """Renders an earlier, interrupted run created (and paid for) that this run finished."""
     run_id: int = 0
     interrupted: bool = False
     timings: dict[str, float] = field(default_factory=dict)
@@ -424,6 +426,7 @@ def run_jobs(
         spent_usd=round(step.spent_usd, 6),
         created=step.created,
         reused=reused + step.reused,
+        resumed=step.resumed,
         run_id=run_id,
         interrupted=interrupted,
         timings={"wall_s": round(clock() - start, 3)},
