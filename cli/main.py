@@ -3,7 +3,8 @@
 
 ``main()`` is the one place where library errors become one-line messages and exit codes:
 0 all sections rendered, 1 some failed (output still written), 2 bad input or usage
-(nothing spent), 130 interrupted. Tracebacks are shown only with ``OTIO_HEYGEN_DEBUG=1``.
+(nothing spent), 3 internal error (a bug: one line asking to report it), 130 interrupted.
+Tracebacks are shown only with ``OTIO_HEYGEN_DEBUG=1``.
 """
 
 from __future__ import annotations
@@ -100,6 +101,10 @@ def _fail(message: str, code: int, json_mode: bool) -> int:
     return code
 
 
+INTERNAL_ERROR_EXIT = 3
+"""A bug in otio-heygen, not in the input or the service (design.md's CLI contract)."""
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point: run the CLI, map errors to one line on stderr and an exit code."""
     debug = os.environ.get("OTIO_HEYGEN_DEBUG", "") not in ("", "0")
@@ -129,7 +134,7 @@ def main(argv: list[str] | None = None) -> int:
         return _fail(
             f"otio-heygen: internal error: {type(exc).__name__}: {' '.join(str(exc).split())[:300]} "
             "- please report it (set OTIO_HEYGEN_DEBUG=1 for details)",
-            1,
+            INTERNAL_ERROR_EXIT,
             json_mode,
         )
     return 0

@@ -389,3 +389,19 @@ def test_otioz_output_bundles_the_clips_and_reads_back(two_sections: Path, tmp_p
     assert all((unpacked / url).stat().st_size > 0 for url in urls)
     placed = [(c.range_in_parent().start_time.value, c.range_in_parent().duration.value) for c in track.find_clips()]
     assert placed == [(0, 24), (24, 24)]
+
+
+def test_a_bug_is_exit_3_with_one_line_and_no_traceback(
+    two_sections: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import otio_heygen
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise KeyError("a bug")  # an exception no module turns into an OtioHeygenError
+
+    monkeypatch.setattr(otio_heygen, "plan_file", broken)
+    monkeypatch.delenv("OTIO_HEYGEN_DEBUG", raising=False)
+    assert main(["plan", str(two_sections)]) == 3
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "internal error: KeyError" in err and "please report it" in err
+    assert "Traceback" not in err
