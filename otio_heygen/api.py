@@ -89,6 +89,8 @@ def _configured_for(name: str, settings: Settings) -> dict[str, Any]:
     """The configured settings a backend gets: HeyGen's key, URL, price and cache go to ``heygen`` only."""
     if name != "heygen":
         return {}
+    if settings.key_error is not None:
+        raise settings.key_error
     return {
         "api_key": settings.api_key.get_secret_value() if settings.api_key else None,
         "api_url": settings.api_url,

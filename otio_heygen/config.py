@@ -145,6 +145,9 @@ class Settings:
     """This machine's name in a team ledger (OTIO_HEYGEN_WORKSTATION, else the host name)."""
     slot_lease_s: float = 60.0
     """How long a team render slot outlives its holder's last heartbeat (OTIO_HEYGEN_SLOT_LEASE)."""
+    key_error: ConfigError | None = None
+    """Why the key file could not be used (e.g. other users may read it): raised only when the key is
+    needed (a HeyGen render), so offline commands (``plan``, ``--backend preview``) still work."""
 
     @property
     def config_dir(self) -> Path | None:
@@ -365,7 +368,11 @@ def load_settings(
     env = os.environ if env is None else env
     path = find_config(config_path, timeline_path, env)
     file = read_config_file(path) if path else FileConfig()
-    api_key, key_source = resolve_api_key(env)
+    key_error: ConfigError | None = None
+    try:
+        api_key, key_source = resolve_api_key(env)
+    except ConfigError as exc:
+        api_key, key_source, key_error = None, None, exc
     env_url = env.get("HEYGEN_API_URL", "").strip()
     api_url = env_url or file.api_url or DEFAULT_API_URL
     if not api_url.startswith(("http://", "https://")) or not urlsplit(api_url).hostname:
@@ -393,4 +400,5 @@ def load_settings(
         file=file,
         config_path=path,
         key_source=key_source,
+        key_error=key_error,
     )

@@ -244,3 +244,28 @@ def test_set_prompts_with_hidden_input_on_a_terminal(key_path: Path) -> None:
     assert key_path.read_text(encoding="utf-8") == KEY + "\n"
     assert "…cdef" in text
     assert_secret_free(text)  # not echoed by the terminal, not printed
+
+
+@pytest.mark.skipif(os.name != "posix", reason="file modes are POSIX")
+def test_a_loose_key_file_blocks_only_what_needs_the_key(
+    key_path: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import shutil
+
+    from otio_heygen.cli.main import main
+    from tests.conftest import SAMPLES
+
+    sample = tmp_path / "sample"
+    shutil.copytree(SAMPLES, sample, ignore=shutil.ignore_patterns("*.py", "__pycache__"))
+    timeline = str(sample / "demo_resolve.otio")
+    key_path.parent.mkdir(parents=True)
+    key_path.write_text(KEY, encoding="utf-8")
+    key_path.chmod(0o644)
+    assert main(["plan", timeline, "--json"]) == 0  # offline: the key is not needed
+    assert main(["render", timeline, "-o", str(tmp_path / "out" / "a.otio"), "--backend", "preview"]) == 0
+    capsys.readouterr()
+    assert main(["render", timeline, "-o", str(tmp_path / "out" / "b.otio"), "--backend", "heygen"]) == 2
+    err = capsys.readouterr().err
+    assert f"chmod 600 {key_path}" in err and err.count("\n") == 1
+    assert_secret_free(err)
+    assert not (tmp_path / "out" / "b.otio").exists()
