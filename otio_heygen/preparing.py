@@ -23,7 +23,7 @@ from otio_heygen.options import PlanOptions
 from otio_heygen.planning.plan import Plan, build_plan, resolve_section_settings, select_only
 from otio_heygen.planning.types import Job, SectionSettings, audio_span
 from otio_heygen.read.formats import guess_render_format
-from otio_heygen.read.timeline import timeline_rate, timeline_start_frame
+from otio_heygen.read.timeline import check_rates, timeline_rate, timeline_start_frame
 from otio_heygen.sections.markers import MarkerSelection, find_sections
 from otio_heygen.sections.model import Section
 
@@ -172,6 +172,7 @@ def prepare(
     """Find sections, check inputs and plan. ``for_render`` turns missing media into errors."""
     settings = load_settings(config_path=options.config_path, timeline_path=source.anchor, env=env)
     timeline = source.timeline
+    check_rates(timeline)
     rate = timeline_rate(timeline)
     warnings: list[str] = []
     layout, song_error = _locate(source, options, rate, warnings)

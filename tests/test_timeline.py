@@ -25,6 +25,7 @@ from otio_heygen.read.dialects import (
 from otio_heygen.read.fcpxml import read_fcpxml
 from otio_heygen.read.timeline import (
     SUPPORTED_SUFFIXES,
+    check_rates,
     frames,
     read_timeline,
     round_frame,
@@ -368,3 +369,34 @@ def test_edl_far_from_the_hour_starts_at_its_first_event(tmp_path: Path) -> None
     edl.write_text("001  AX  V  C  00:00:00:00 00:00:10:00 01:30:00:00 01:30:10:00\n", encoding="utf-8")
     tl = read_timeline(edl, edl_rate=25.0)
     assert timeline_start_frame(tl) == (90 * 60) * 25 and timeline_end_frame(tl) == 250
+
+
+def _one_marker_timeline(rate: float, *, start: float | None = None) -> otio.schema.Timeline:
+    rt = otio.opentime.RationalTime
+    timeline = otio.schema.Timeline(name="cut")
+    track = otio.schema.Track(name="V1")
+    track.append(otio.schema.Clip(name="c", source_range=otio.opentime.TimeRange(rt(0, rate), rt(100, rate))))
+    timeline.tracks.append(track)
+    timeline.tracks.markers.append(
+        otio.schema.Marker(name="Verse", marked_range=otio.opentime.TimeRange(rt(0, rate), rt(10, rate)))
+    )
+    if start is not None:
+        timeline.global_start_time = rt(0, start)
+    return timeline
+
+
+@pytest.mark.parametrize(("rate", "start", "message"), [
+    (0.0, None, "frame rate of 0"),
+    (25.0, 0.0, "frame rate of 0"),
+    (-25.0, None, "frame rate of -25"),
+    (7.0, None, "runs at 7 fps"),
+])
+def test_a_rate_no_nle_uses_is_refused(rate: float, start: float | None, message: str) -> None:
+    with pytest.raises(TimelineFormatError, match=message) as info:
+        check_rates(_one_marker_timeline(rate, start=start))
+    assert info.value.exit_code == 2
+
+
+@pytest.mark.parametrize("rate", [24000 / 1001, 24.0, 25.0, 30000 / 1001, 60.0])
+def test_rates_nles_use_pass(rate: float) -> None:
+    check_rates(_one_marker_timeline(rate, start=rate))

@@ -95,6 +95,28 @@ def _frame_rate(rate: float) -> bool:
     return 8.0 <= rate <= 300.0
 
 
+def check_rates(timeline: otio.schema.Timeline) -> None:
+    """Refuse a timeline whose frame rate cannot be a video rate an NLE uses (``TimelineFormatError``,
+    exit 2): times at rate 0 (or negative, or not a number), or only rates outside 8-300 fps other than
+    OTIO's default 1 and audio sample rates. Without this such a timeline became 24 fps silently."""
+    gst = timeline.global_start_time
+    times = [*([gst] if gst is not None else []), *_candidate_times(timeline)]
+    for t in times:
+        if not (math.isfinite(t.rate) and t.rate > 0):
+            raise TimelineFormatError(
+                f"the timeline '{timeline.name}' has times at a frame rate of {t.rate:g}, which no NLE uses",
+                hint="re-export the timeline from the NLE, or set its frame rate there",
+            )
+    if times and not any(_frame_rate(t.rate) for t in times):
+        odd = sorted({t.rate for t in times if t.rate != 1 and t.rate < 1000})
+        if odd:
+            rates = ", ".join(f"{r:g}" for r in odd)
+            raise TimelineFormatError(
+                f"the timeline '{timeline.name}' runs at {rates} fps, not a video frame rate NLEs use (8-300 fps)",
+                hint="re-export the timeline from the NLE with its real frame rate",
+            )
+
+
 def _candidate_times(timeline: otio.schema.Timeline) -> Iterator[otio.opentime.RationalTime]:
     tracks = [t for t in timeline.tracks if isinstance(t, otio.schema.Track)]
     tracks.sort(key=lambda t: t.kind != otio.schema.TrackKind.Video)  # video first
