@@ -17,6 +17,7 @@ from typing import Any
 
 import click
 
+import otio_heygen
 from otio_heygen import RenderOptions, SectionFailure, list_backends
 from otio_heygen.errors import RenderFailedError
 
@@ -132,6 +133,9 @@ def install_script(
     dest: Path | None, place: str, backend: str | None, image: Path | None, output_dir: Path | None
 ) -> None:
     """Copy the Workspace > Scripts entry into Resolve, set up to find this installation."""
+    if image is not None:
+        for warning in otio_heygen.inspect_photo(image.expanduser()).warnings():  # checked like `render` does
+            click.echo(f"warning: {warning}", err=True)
     connect = _module("resolve.connect")
     source = Path(_module("resolve").__file__ or "").with_name(connect.SCRIPT_NAME)
     folder = dest or connect.scripts_dir()

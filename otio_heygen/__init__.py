@@ -64,6 +64,10 @@ if TYPE_CHECKING:
         Throttled,
         TimelineWritten,
     )
+    from otio_heygen.media.photo import (
+        PhotoInfo,
+        inspect_photo,
+    )
     from otio_heygen.options import (
         PlanOptions,
         RenderOptions,
@@ -167,6 +171,8 @@ _EXPORTS: dict[str, str] = {
     "render": "otio_heygen.api",
     "render_file": "otio_heygen.api",
     "slugify": "otio_heygen.sections.model",
+    "inspect_photo": "otio_heygen.media.photo",
+    "PhotoInfo": "otio_heygen.media.photo",
 }
 
 __all__ = [
@@ -197,6 +203,7 @@ __all__ = [
     "OutOfCredit",
     "OutputPathError",
     "PhotoError",
+    "PhotoInfo",
     "PlanOptions",
     "PlanResult",
     "PlanWarning",
@@ -223,6 +230,7 @@ __all__ = [
     "TransportError",
     "Unauthorized",
     "get_backend",
+    "inspect_photo",
     "is_generated_track",
     "list_backends",
     "plan",

@@ -525,3 +525,18 @@ def test_optional_and_old_style_answers_are_tolerated(
     monkeypatch.setattr(old.project.media_pool, "AppendToTimeline", lambda infos: True)  # Resolve 17 answered a bool
     with pytest.raises(connect.ResolveError, match="placed 0 of 2 clips on track 2"):
         _run(old, tmp_path / "old", media["photo"])
+
+
+def test_install_script_checks_the_photo_like_render(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from otio_heygen.cli.main import main
+
+    not_a_photo = tmp_path / "artist.png"
+    not_a_photo.write_text("this is text, not a PNG")
+    scripts = tmp_path / "Scripts" / "Edit"
+    args = ["resolve", "install-script", "--dest", str(scripts)]
+    assert main([*args, "--image", str(not_a_photo)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "artist.png" in err
+    assert not (scripts / "otio_heygen_resolve.py").exists()  # nothing installed with a bad photo
+    assert main([*args, "--image", str(tmp_path / "missing.png")]) == 2
+    assert "photo not found" in capsys.readouterr().err
