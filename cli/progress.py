@@ -31,7 +31,8 @@ from rich.table import Table
 from rich.text import Text
 
 from otio_heygen.media.sync import MIN_CONFIDENCE
-from otio_heygen.run.journal import ACTIVE_STATES, Journal
+from otio_heygen.run.journal import Journal
+from otio_heygen.run.journal_records import ACTIVE_STATES
 
 __all__ = [
     "JsonLinesSink",

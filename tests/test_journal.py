@@ -9,14 +9,8 @@ import pytest
 
 from otio_heygen.errors import OutputPathError
 from otio_heygen.planning.types import Job
-from otio_heygen.run.journal import (
-    JOURNAL_DIRNAME,
-    MIGRATIONS,
-    Journal,
-    apply_migrations,
-    job_seconds,
-    journal_path,
-)
+from otio_heygen.run.journal import JOURNAL_DIRNAME, Journal, job_seconds, journal_path
+from otio_heygen.run.journal_schema import MIGRATIONS, apply_migrations
 from tests.support.builders import make_job, make_section
 
 

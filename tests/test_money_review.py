@@ -17,7 +17,8 @@ import pytest
 from otio_heygen.backends.heygen.errors import RateLimitError
 from otio_heygen.planning.types import RemoteStatus
 from otio_heygen.run.contract import idempotency_key_for
-from otio_heygen.run.journal import MIGRATIONS, Journal, apply_migrations
+from otio_heygen.run.journal import Journal
+from otio_heygen.run.journal_schema import MIGRATIONS, apply_migrations
 from otio_heygen.run.runner import AdaptiveLimiter, RunOptions, build_request, plan_regenerations
 from tests.support.builders import rekey
 from tests.support.heygen_fake import FakeHeyGen

@@ -5,22 +5,18 @@ Idempotency-Key is committed before the create is sent and the video id right af
 killed process resumes without a second bill. A render failed at HeyGen (not billed) forgets
 its key so a rerun creates anew; a timeout or a download error keeps the video id so a rerun
 re-polls it. Orchestration (threads, budget pre-check, reuse of done jobs) is in
-``otio_heygen.run.runner``.
+``otio_heygen.run.runner``; the step's shared state and its end (download, finish) in
+``otio_heygen.run.job_base``, its reuse of what the account owns in ``otio_heygen.run.job_reuse``.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-from otio_heygen.errors import OtioHeygenError, PhotoError
 from otio_heygen.planning.types import ClipResult, Job, RenderRequest
 from otio_heygen.run.contract import (
     AssetKind,
-    Backend,
     BackendError,
     NotFound,
     OutOfCredit,
@@ -31,147 +27,25 @@ from otio_heygen.run.contract import (
     Unauthorized,
     Unreachable,
     idempotency_key_for,
-    render_tag,
 )
-from otio_heygen.run.journal import ACTIVE_STATES, JobRecord, Journal, job_seconds
-from otio_heygen.run.limits import AdaptiveLimiter, BudgetGuard, Event, Stop
-from otio_heygen.run.poll import Poller, PollPolicy
-from otio_heygen.run.reuse import AccountBook, Owned
+from otio_heygen.run.job_reuse import AccountReuse
+from otio_heygen.run.journal import job_seconds
+from otio_heygen.run.journal_records import JobRecord
+from otio_heygen.run.steps import Cancelled, JobFailed, describe_error, service_name
 
-__all__ = ["Cancelled", "JobStep", "RunOptions", "build_request", "describe_error", "ident"]
-
-
-@dataclass(frozen=True)
-class RunOptions:
-    concurrency: int = 10
-    budget_usd: float | None = None
-    poll_deadline_s: float = 3 * 3600
-    stuck_pending_s: float = 45 * 60
-    poll_interval_s: float | None = None
-    """None: the poll policy of ``otio_heygen.run.poll`` (5 % lag, 1-30 s); tests set a fixed interval."""
-    recover_after: int = 2
-    """Successful creates needed after a 429 before one more concurrent render is allowed."""
-    longest_first: bool = True
-    """Start the longest sections first (render time grows with length): the batch ends sooner."""
-
-    def poll_policy(self) -> PollPolicy:
-        if self.poll_interval_s is not None:
-            return PollPolicy.fixed(self.poll_interval_s)
-        return PollPolicy()
-
-
-def build_request(job: Job, audio_path: Path) -> RenderRequest:
-    settings = job.settings
-    if settings.image is None:
-        raise PhotoError(
-            f"Section '{job.section.name}' has no photo", hint="pass --image or add 'image:' to its marker"
-        )
-    return RenderRequest(
-        job_key=job.key,
-        title=job.title,
-        image_path=settings.image,
-        audio_path=audio_path,
-        seconds=job_seconds(job),
-        rate=job.section.rate,
-        motion_prompt=settings.motion_prompt,
-        expressiveness=settings.expressiveness,
-        resolution=settings.resolution,
-        aspect_ratio=settings.aspect_ratio,
-        fit=settings.fit,
-        tag=render_tag(job.key),
-    )
-
-
-def describe_error(exc: BaseException) -> str:
-    """One line for a job's failure reason."""
-    if isinstance(exc, OtioHeygenError):
-        return exc.one_line()
-    text = " ".join(str(exc).split())
-    if isinstance(exc, _JobFailed):
-        return text  # our own reason, already a sentence for the editor
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
-
-
-class Cancelled(Exception):
-    """Ctrl-C: leave the job where the journal says it is."""
-
-
-class _JobFailed(Exception):
-    """The job failed; the journal row is already updated (except the final ``failed`` state)."""
-
+__all__ = ["JobStep"]
 
 _PENDING_STATUSES = frozenset({"pending", "waiting", "queued"})
 KEY_REPLAY_S = 23 * 3600.0
 """HeyGen replays an Idempotency-Key for 24 h (an hour of margin for clock drift). A create whose
 answer was lost longer ago than this is not resent blindly: the resend could start a second render."""
-LOST_SETTLE_S = 600.0
-"""A create whose answer was lost and that its title tag does not find: younger than this, the
-service may still be working on it (resend its key: replay-safe); older, nothing exists under it
-(buy with a fresh key)."""
 STATUS_OUTAGE_S = 600.0
 """How long status checks may keep failing (network down, laptop asleep) before the job fails
 (its video id is kept, so a rerun picks the render up)."""
 
 
-class JobStep:
+class JobStep(AccountReuse):
     """Runs one job to the end in a worker thread, journaling each step."""
-
-    def __init__(
-        self,
-        *,
-        backend: Backend,
-        journal: Journal,
-        prepare_audio: Callable[[Job], Path],
-        finish_clip: Callable[[Job, Path, dict[str, object]], ClipResult],
-        make_request: Callable[[Job, Path], RenderRequest],
-        media_dir: Path,
-        options: RunOptions,
-        limiter: AdaptiveLimiter,
-        stop: Stop,
-        emit: Callable[[Event], None],
-        pause: Callable[[float], None],
-        clock: Callable[[], float],
-        price: float,
-        poller: Poller,
-        book: AccountBook | None = None,
-    ) -> None:
-        self.backend = backend
-        self.book = book
-        """The account ledger (None: no reuse across outputs, e.g. library callers without one)."""
-        self.journal = journal
-        self.prepare_audio = prepare_audio
-        self.finish_clip = finish_clip
-        self.make_request = make_request
-        self.media_dir = media_dir
-        self.options = options
-        self.limiter = limiter
-        self.stop = stop
-        self.emit = emit
-        self.pause = pause
-        self.clock = clock
-        self.price = price
-        self.paid: bool = getattr(backend, "paid", True)
-        """Whether the backend bills its renders. Not ``price > 0``: a paid service whose price is set
-        to 0 is a price not known, and its renders are still paid for (and replayed for 24 h only)."""
-        self.budget = BudgetGuard(options.budget_usd)
-        self.poller = poller
-        self.priorities: dict[str, int] = {}
-        """Rank of each job for a render slot (lower first: the runner's longest-first order)."""
-        self._slotted: set[str] = set()
-        self.created = 0
-        self.spent_usd = 0.0
-        self.bought_seconds = 0.0
-        self.reused = 0
-        self.resumed = 0
-        """Jobs finished from what the account already owned (a copy, a download, a render in flight)."""
-        self.reused_seconds = 0.0
-        self._reused_here: set[str] = set()
-        self._lost: dict[str, Owned] = {}
-        """Per job key: the ledger's lost create (answer lost, not found by its tag) to settle before buying."""
-        self._created_here: set[str] = set()
-        self._lock = threading.Lock()
-        self._assets: dict[tuple[str, str, int, int], str] = {}
-        self._asset_locks: dict[tuple[str, str, int, int], threading.Lock] = {}
 
     # -- entry ---------------------------------------------------------------------------------------
     def run(self, job: Job) -> ClipResult | str | None:
@@ -202,23 +76,11 @@ class JobStep:
             return None
         except Exception as exc:
             reason = describe_error(exc)
-            if self.stop.cancel.is_set() and isinstance(exc, _JobFailed) is False and self._is_active(job):
+            if self.stop.cancel.is_set() and isinstance(exc, JobFailed) is False and self._is_active(job):
                 return None  # interrupted mid-call: keep the resumable state
             self.journal.set_state(job.key, "failed", error=reason)
             self._state(job, "failed", error=reason)
             return reason
-
-    def _is_active(self, job: Job) -> bool:
-        record = self.journal.get(job.key)
-        return record is not None and record.state in ACTIVE_STATES
-
-    def _state(self, job: Job, state: str, **extra: object) -> None:
-        self.emit({"event": "state", **ident(job), "state": state, **extra})
-
-    def _record(self, job: Job) -> JobRecord:
-        record = self.journal.get(job.key)
-        assert record is not None, job.key
-        return record
 
     def _run(self, job: Job, timings: dict[str, float]) -> ClipResult:
         record = self._record(job)
@@ -265,64 +127,6 @@ class JobStep:
             self.limiter.unexpect(rank)
             raise Cancelled
 
-    def _from_account(self, job: Job, book: AccountBook, timings: dict[str, float]) -> ClipResult | None:
-        """Reuse what the account owns for this job (see ``run.reuse``): the finished clip when a
-        verified copy or a download gives it now, else None (a video adopted into the journal is
-        then polled, or the job is bought)."""
-        if self.stop.cancel.is_set():
-            raise Cancelled
-        owned = book.before_buying(job, self.media_dir / job.media_basename)
-        if owned is None or owned.kind == "lost_key":
-            if owned is not None:
-                self._lost[job.key] = owned
-            return None
-        assert owned.video_id is not None
-        bought = owned.kind == "found" and owned.billed and self.price > 0
-        cost = round(job_seconds(job) * self.price, 6)
-        if bought:
-            with self._lock:  # found again after its answer was lost: this output's purchase
-                self.created += 1
-                self.spent_usd += cost
-                self.bought_seconds += job_seconds(job)
-                self._created_here.add(job.key)
-        else:
-            with self._lock:
-                self._reused_here.add(job.key)
-        self.journal.update(
-            job.key, video_id=owned.video_id, billed=1 if bought else 0,
-            idempotency_key=owned.intent.idempotency_key if owned.intent else None, error=None,
-        )
-        if owned.kind == "copy":
-            return self._finish(job, owned.video_id, self.media_dir / job.media_basename, timings)
-        if owned.kind == "video":
-            return self._download(job, owned.video_id, None, timings)
-        self.journal.set_state(job.key, "rendering")
-        self._state(job, "rendering", video_id=owned.video_id, **({"cost_usd": cost} if bought else {"reused": True}))
-        return None
-
-    def _settle_lost_key(self, job: Job, record: JobRecord) -> JobRecord:
-        """A create whose answer was lost and that its tag did not find: resend its key while the
-        service may still be working on it, else (nothing exists under it) buy with a fresh key."""
-        lost = self._lost.get(job.key)
-        if lost is None or lost.intent is None or self.book is None:
-            return record
-        intent = lost.intent
-        sent = intent.first_sent_at if intent.first_sent_at is not None else intent.recorded_at
-        if self.journal.now() - sent > LOST_SETTLE_S:
-            self.book.refused(intent.idempotency_key)  # searched for and absent: nothing was created
-            if record.idempotency_key == intent.idempotency_key:
-                self.journal.update(job.key, idempotency_key=None)
-        elif record.idempotency_key is None:
-            self.journal.update(job.key, idempotency_key=intent.idempotency_key, attempts=intent.attempt)
-        del self._lost[job.key]
-        return self._record(job)
-
-    def _check_may_create(self) -> None:
-        if self.stop.cancel.is_set():
-            raise Cancelled
-        if self.stop.creating_stopped:
-            raise _JobFailed(f"not started: {self.stop.reason}")
-
     # -- steps ---------------------------------------------------------------------------------------
     def _upload(self, path: Path, kind: AssetKind) -> str:
         stat = path.stat()
@@ -349,10 +153,6 @@ class JobStep:
             self._assets[cache_key] = asset
             return asset
 
-    def _stop_creating(self, exc: OtioHeygenError) -> None:
-        if self.stop.stop_creating(f"HeyGen refused new renders ({exc.one_line()})"):
-            self.emit({"event": "stop_creating", "reason": exc.one_line()})
-
     def _create(
         self, job: Job, request: RenderRequest, image_asset: str, audio_asset: str, timings: dict[str, float]
     ) -> str:
@@ -368,14 +168,14 @@ class JobStep:
             record = self._record(job)
             if record.idempotency_key is not None and self._replay_expired(record):
                 self.journal.update(job.key, idempotency_key=None)  # the next run renders anew
-                raise _JobFailed(
+                raise JobFailed(
                     f"not sent again: a create for '{job.title}' went out "
                     f"{(self.journal.now() - (record.key_sent_at or 0.0)) / 3600:.0f} h ago and its answer was "
                     "lost; HeyGen remembers it for 24 h only, so a resend could pay twice - check your HeyGen "
                     "videos for it, then run again to render it anew"
                 )
             if not self.budget.reserve(cost):
-                raise _JobFailed(
+                raise JobFailed(
                     f"not started: it would take spending over the budget of ${self.budget.budget_usd:.2f}"
                 )
             key = record.idempotency_key
@@ -471,13 +271,13 @@ class JobStep:
                     continue  # the poller holds every poll for Retry-After
                 except RemoteFailed as exc:
                     self._remote_failed(job, record, video_id)
-                    raise _JobFailed(exc.one_line()) from exc
+                    raise JobFailed(exc.one_line()) from exc
                 except NotFound as exc:
                     self.journal.update(job.key, video_id=None, idempotency_key=None, billed=0)
                     if self.book is not None:
                         self.book.gone(video_id)
-                    raise _JobFailed(
-                        f"{_service(self.backend)} no longer knows video {video_id} - run again to render it anew"
+                    raise JobFailed(
+                        f"{service_name(self.backend)} no longer knows video {video_id} - run again to render it anew"
                     ) from exc
                 except Unauthorized as exc:
                     self._stop_creating(exc)
@@ -500,7 +300,8 @@ class JobStep:
                 if status.state == "failed":
                     self._remote_failed(job, record, video_id)
                     raise RemoteFailed(
-                        job.title, video_id, status.failure_code, status.failure_message, service=_service(self.backend)
+                        job.title, video_id, status.failure_code, status.failure_message,
+                        service=service_name(self.backend),
                     )
                 pending = status.raw_status.lower() in _PENDING_STATUSES
                 pending_since = (now if pending_since is None else pending_since) if pending else None
@@ -523,61 +324,3 @@ class JobStep:
             self.spent_usd = max(0.0, self.spent_usd - record.cost_usd)
             self.bought_seconds = max(0.0, self.bought_seconds - job_seconds(job))
         self.budget.refund(record.cost_usd)
-
-    def _download(
-        self, job: Job, video_id: str, request: RenderRequest | None, timings: dict[str, float]
-    ) -> ClipResult:
-        if self.stop.cancel.is_set():
-            raise Cancelled
-        if request is None:
-            request = self.make_request(job, self.prepare_audio(job))
-        self.journal.set_state(job.key, "downloading")
-        self._state(job, "downloading", video_id=video_id)
-        t0 = self.clock()
-        self.media_dir.mkdir(parents=True, exist_ok=True)
-        dest = self.media_dir / job.media_basename
-        self.backend.download(video_id, request, dest)
-        timings["download_s"] = round(self.clock() - t0, 4)
-        return self._finish(job, video_id, dest, timings)
-
-    def _finish(self, job: Job, video_id: str, dest: Path, timings: dict[str, float]) -> ClipResult:
-        """Check the clip at ``dest`` (sync, duration), journal it done, remember the copy in the ledger."""
-        record = self._record(job)
-        info: dict[str, object] = {
-            "video_id": video_id,
-            "cost_usd": record.cost_usd if record.billed else 0.0,
-            "backend": self.backend.name,
-            "idempotency_key": record.idempotency_key,
-            "timings": dict(timings),
-        }
-        result = self.finish_clip(job, dest, info)
-        finish = {
-            "media_duration_frames": result.media_duration_frames,
-            "sync_offset_ms": result.sync_offset_ms,
-            "provenance": result.provenance,
-            "media_size": result.media_path.stat().st_size,
-        }
-        self.journal.set_state(
-            job.key, "done", media_path=str(result.media_path), finish_info=finish, error=None, timings=timings
-        )
-        if self.book is not None:
-            self.book.copied(job, video_id, result.media_path)
-        with self._lock:
-            reused = job.key in self._reused_here
-            if reused:
-                self._reused_here.discard(job.key)
-                self.reused += 1
-                self.reused_seconds += job_seconds(job)
-            elif job.key not in self._created_here:
-                self.resumed += 1  # created by an earlier, interrupted run; finished by this one
-        self._state(job, "done", video_id=video_id, **({"reused": True} if reused else {}))
-        return result
-
-
-def _service(backend: Backend) -> str:
-    """The service's name for messages ("HeyGen" for ``heygen``)."""
-    return str(getattr(backend, "display_name", backend.name))
-
-
-def ident(job: Job) -> dict[str, Any]:
-    return {"key": job.key, "section": job.section.name, "index": job.section.index, "take": job.take}

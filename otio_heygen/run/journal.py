@@ -8,9 +8,8 @@ downloading -> done | failed``. The runner commits the intent to create (with it
 Idempotency-Key) *before* sending the create and the video id right after, before waiting
 on anything, so a crash at any point can be resumed without a second bill.
 
-The schema evolves through an append-only list of migrations recorded in the ``_migrations``
-table (simonw/llm style): never edit a shipped migration, add a new one. The API key is never
-stored here.
+The schema and its migrations are in ``otio_heygen.run.journal_schema``, the row types in
+``otio_heygen.run.journal_records``. The API key is never stored here.
 """
 
 from __future__ import annotations
@@ -19,140 +18,21 @@ import json
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Literal
+from typing import Any
 
 from otio_heygen.errors import OutputPathError
 from otio_heygen.planning.types import Job
+from otio_heygen.run.journal_records import JobRecord, JobState, RunRecord, record_from_row
+from otio_heygen.run.journal_schema import apply_migrations
 
-__all__ = [
-    "ACTIVE_STATES",
-    "JOURNAL_DIRNAME",
-    "JOURNAL_FILENAME",
-    "MIGRATIONS",
-    "JobRecord",
-    "JobState",
-    "Journal",
-    "RunRecord",
-    "apply_migrations",
-    "job_seconds",
-    "journal_path",
-]
+__all__ = ["JOURNAL_DIRNAME", "JOURNAL_FILENAME", "Journal", "job_seconds", "journal_path"]
 
 JOURNAL_DIRNAME = ".otio-heygen"
 JOURNAL_FILENAME = "journal.sqlite"
-
-JobState = Literal["planned", "uploading", "creating", "rendering", "downloading", "done", "failed"]
-ACTIVE_STATES: frozenset[str] = frozenset({"uploading", "creating", "rendering", "downloading"})
-
-Migration = Callable[[sqlite3.Connection], None]
-
-
-def _m001_jobs(db: sqlite3.Connection) -> None:
-    db.execute(
-        """CREATE TABLE jobs (
-            key TEXT PRIMARY KEY,
-            section_index INTEGER NOT NULL,
-            section_name TEXT NOT NULL,
-            section_slug TEXT NOT NULL,
-            take INTEGER NOT NULL,
-            state TEXT NOT NULL,
-            image_asset TEXT,
-            audio_asset TEXT,
-            idempotency_key TEXT,
-            video_id TEXT,
-            media_path TEXT,
-            seconds REAL NOT NULL DEFAULT 0,
-            cost_usd REAL NOT NULL DEFAULT 0,
-            error TEXT,
-            created_at REAL NOT NULL,
-            updated_at REAL NOT NULL,
-            finish_info TEXT
-        )"""
-    )
-
-
-def _m002_runs_and_timings(db: sqlite3.Connection) -> None:
-    db.execute(
-        """CREATE TABLE runs (
-            id INTEGER PRIMARY KEY AUTOINCREMENT,
-            started_at REAL NOT NULL,
-            finished_at REAL,
-            backend TEXT NOT NULL,
-            outcome TEXT
-        )"""
-    )
-    for column in (
-        "backend TEXT",
-        "attempts INTEGER NOT NULL DEFAULT 0",
-        "state_since REAL",
-        "last_run INTEGER",
-        "billed INTEGER NOT NULL DEFAULT 0",
-        "timings TEXT",
-    ):
-        db.execute(f"ALTER TABLE jobs ADD COLUMN {column}")
-    db.execute("UPDATE jobs SET state_since = updated_at")
-    db.execute("UPDATE jobs SET billed = 1 WHERE video_id IS NOT NULL AND state != 'failed'")
-    db.execute("CREATE INDEX jobs_section ON jobs(section_slug, take)")
-
-
-def _m003_key_sent_at(db: sqlite3.Connection) -> None:
-    """When the row's Idempotency-Key was first recorded (HeyGen replays a key for 24 h only)."""
-    db.execute("ALTER TABLE jobs ADD COLUMN key_sent_at REAL")
-    db.execute("UPDATE jobs SET key_sent_at = state_since WHERE idempotency_key IS NOT NULL")
-
-
-def _m004_take_choices(db: sqlite3.Connection) -> None:
-    """The take each section of the output shows (``--regenerate NAME[=TAKE]``), per section content,
-    and the take a bare ``--regenerate NAME`` asked for (so the same command asks for it again).
-
-    ``family`` is the key of the section's first take: an edit of the section (new audio, photo or
-    settings) starts a new family, so a choice never applies to content it was not made for."""
-    db.execute(
-        """CREATE TABLE take_choices (
-            family TEXT PRIMARY KEY,
-            section_slug TEXT NOT NULL,
-            take INTEGER NOT NULL,
-            regenerated INTEGER,
-            asked_at REAL NOT NULL
-        )"""
-    )
-    db.execute("CREATE TABLE meta (name TEXT PRIMARY KEY, value TEXT)")
-
-
-MIGRATIONS: tuple[tuple[str, Migration], ...] = (
-    ("001_jobs", _m001_jobs),
-    ("002_runs_and_timings", _m002_runs_and_timings),
-    ("003_key_sent_at", _m003_key_sent_at),
-    ("004_take_choices", _m004_take_choices),
-)
-"""Append-only: the position of a migration is its version."""
-
-
-def apply_migrations(db: sqlite3.Connection, migrations: Sequence[tuple[str, Migration]] = MIGRATIONS) -> list[str]:
-    """Apply every migration not yet recorded in ``_migrations``; return the names applied."""
-    db.execute("CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied_at REAL NOT NULL)")
-    applied: list[str] = []
-    for name, migrate in migrations:
-        # One explicit transaction per migration (SQLite DDL is transactional): on a connection in
-        # autocommit mode ``with db:`` would commit each statement, so a process killed halfway
-        # left a half-migrated journal that no later run could open. Checked inside the
-        # transaction, so two processes opening the same journal never apply one migration twice.
-        db.execute("BEGIN IMMEDIATE")
-        try:
-            if db.execute("SELECT 1 FROM _migrations WHERE name = ?", (name,)).fetchone() is None:
-                migrate(db)
-                db.execute("INSERT INTO _migrations (name, applied_at) VALUES (?, ?)", (name, time.time()))
-                applied.append(name)
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
-        db.execute("COMMIT")
-    return applied
 
 
 def journal_path(output_dir: Path) -> Path:
@@ -163,46 +43,6 @@ def journal_path(output_dir: Path) -> Path:
 def job_seconds(job: Job) -> float:
     """Seconds of video the job bills: its audio slice, handles included."""
     return (job.audio_end_frame - job.audio_start_frame) / job.section.rate
-
-
-@dataclass(frozen=True)
-class JobRecord:
-    """One journal row."""
-
-    key: str
-    section_index: int
-    section_name: str
-    section_slug: str
-    take: int
-    state: str
-    image_asset: str | None
-    audio_asset: str | None
-    idempotency_key: str | None
-    video_id: str | None
-    media_path: str | None
-    seconds: float
-    cost_usd: float
-    error: str | None
-    created_at: float
-    updated_at: float
-    finish_info: dict[str, Any] | None
-    backend: str | None
-    attempts: int
-    state_since: float | None
-    last_run: int | None
-    billed: bool
-    timings: dict[str, float]
-    key_sent_at: float | None = None
-    """Wall-clock time the current ``idempotency_key`` was first recorded (before its first send)."""
-
-
-@dataclass(frozen=True)
-class RunRecord:
-    id: int
-    started_at: float
-    finished_at: float | None
-    backend: str
-    outcome: str | None
 
 
 _UPDATABLE = frozenset(
@@ -314,7 +154,7 @@ class Journal:
         with self._lock:
             cur = self._db.execute("SELECT * FROM jobs WHERE key = ?", (key,))
             row = cur.fetchone()
-            return _record(cur, row) if row is not None else None
+            return record_from_row(cur, row) if row is not None else None
 
     def records(self, *, run_id: int | None = None) -> list[JobRecord]:
         """All rows (or those of one run), in section then take order."""
@@ -326,12 +166,12 @@ class Journal:
         sql += " ORDER BY section_index, take, created_at"
         with self._lock:
             cur = self._db.execute(sql, args)
-            return [_record(cur, row) for row in cur.fetchall()]
+            return [record_from_row(cur, row) for row in cur.fetchall()]
 
     def takes_for(self, slug: str) -> list[JobRecord]:
         with self._lock:
             cur = self._db.execute("SELECT * FROM jobs WHERE section_slug = ? ORDER BY take", (slug,))
-            return [_record(cur, row) for row in cur.fetchall()]
+            return [record_from_row(cur, row) for row in cur.fetchall()]
 
     def meta(self, name: str) -> str | None:
         """A note about the journal itself (e.g. the output it belongs to)."""
@@ -466,35 +306,3 @@ class Journal:
         timings = dict(record.timings)
         timings[name] = round(timings.get(name, 0.0) + seconds, 4)
         self.update(key, timings=timings)
-
-
-def _record(cur: sqlite3.Cursor, row: tuple[Any, ...]) -> JobRecord:
-    data = {d[0]: value for d, value in zip(cur.description, row, strict=True)}
-    finish = data.get("finish_info")
-    timings = data.get("timings")
-    return JobRecord(
-        key=str(data["key"]),
-        section_index=int(data["section_index"]),
-        section_name=str(data["section_name"]),
-        section_slug=str(data["section_slug"]),
-        take=int(data["take"]),
-        state=str(data["state"]),
-        image_asset=data["image_asset"],
-        audio_asset=data["audio_asset"],
-        idempotency_key=data["idempotency_key"],
-        video_id=data["video_id"],
-        media_path=data["media_path"],
-        seconds=float(data["seconds"]),
-        cost_usd=float(data["cost_usd"]),
-        error=data["error"],
-        created_at=float(data["created_at"]),
-        updated_at=float(data["updated_at"]),
-        finish_info=json.loads(finish) if finish else None,
-        backend=data.get("backend"),
-        attempts=int(data.get("attempts") or 0),
-        state_since=data.get("state_since"),
-        last_run=data.get("last_run"),
-        billed=bool(data.get("billed") or 0),
-        timings=json.loads(timings) if timings else {},
-        key_sent_at=data.get("key_sent_at"),
-    )

@@ -28,7 +28,8 @@ from pathlib import Path
 from typing import Any
 
 from otio_heygen.errors import InterruptedRunError, OtioHeygenError, OutputPathError
-from otio_heygen.run.journal import JOURNAL_DIRNAME, JobRecord, Journal, journal_path
+from otio_heygen.run.journal import JOURNAL_DIRNAME, Journal, journal_path
+from otio_heygen.run.journal_records import JobRecord
 
 __all__ = [
     "OUTPUTS_DIRNAME",

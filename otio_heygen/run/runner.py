@@ -45,13 +45,15 @@ from otio_heygen.errors import BudgetExceededError, ConfigError, InterruptedRunE
 from otio_heygen.money import cost_micros, fits_budget, format_usd, micros_to_usd
 from otio_heygen.planning.types import ClipResult, Job, RenderRequest
 from otio_heygen.run.contract import Backend
-from otio_heygen.run.job import JobStep, RunOptions, build_request, describe_error, ident
-from otio_heygen.run.journal import ACTIVE_STATES, JobRecord, Journal, job_seconds
+from otio_heygen.run.job import JobStep
+from otio_heygen.run.journal import Journal, job_seconds
+from otio_heygen.run.journal_records import ACTIVE_STATES, JobRecord
 from otio_heygen.run.ledger import AccountLedger
 from otio_heygen.run.limits import AdaptiveLimiter, BudgetGuard, Event, Stop
 from otio_heygen.run.poll import Poller
 from otio_heygen.run.reuse import AccountBook
 from otio_heygen.run.slots import SlotPool
+from otio_heygen.run.steps import RunOptions, build_request, describe_error, ident
 from otio_heygen.run.takes import plan_regenerations
 
 __all__ = [

@@ -19,7 +19,8 @@ from dataclasses import dataclass
 
 from otio_heygen.planning.plan import parse_regenerate
 from otio_heygen.planning.types import Job
-from otio_heygen.run.journal import JobRecord, Journal
+from otio_heygen.run.journal import Journal
+from otio_heygen.run.journal_records import JobRecord
 
 __all__ = ["plan_regenerations"]
 

@@ -149,7 +149,7 @@ def test_out_of_credit_midway_stops_creating_keeps_finished_and_names_why(
     assert len(failed) == 3
     for line in failed:
         assert "credit" in line
-        assert "_JobFailed" not in line and "Error:" not in line  # no internal class names
+        assert "JobFailed" not in line and "Error:" not in line  # no internal class names
     assert journal_states(out)[placed[0]] == "done"
 
     monkeypatch.setattr(fake, "_create", create)  # topped up

@@ -21,7 +21,8 @@ from pathlib import Path
 from otio_heygen.backends.heygen.backend import HeyGenBackend, make_heygen_backend
 from otio_heygen.planning.types import ClipResult, Job, RemoteStatus, RenderRequest
 from otio_heygen.run.contract import AssetKind, Backend, OutOfCredit, RateLimited, TransportError, Unauthorized
-from otio_heygen.run.journal import JobRecord, Journal
+from otio_heygen.run.journal import Journal
+from otio_heygen.run.journal_records import JobRecord
 from otio_heygen.run.runner import Event, RunOptions, RunReport, run_jobs
 from tests.support.builders import make_job, make_section
 from tests.support.clock import FakeTime
