@@ -146,8 +146,7 @@ class Settings:
     slot_lease_s: float = 60.0
     """How long a team render slot outlives its holder's last heartbeat (OTIO_HEYGEN_SLOT_LEASE)."""
     key_error: ConfigError | None = None
-    """Why the key file could not be used (e.g. other users may read it): raised only when the key is
-    needed (a HeyGen render), so offline commands (``plan``, ``--backend preview``) still work."""
+    """Why the key file is unusable: raised only when a HeyGen render needs the key (offline commands run)."""
 
     @property
     def config_dir(self) -> Path | None:

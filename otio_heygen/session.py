@@ -33,8 +33,9 @@ from otio_heygen.run.journal import JOURNAL_DIRNAME, job_seconds, journal_path
 from otio_heygen.run.ledger import AccountLedger, account_for_key, open_ledger
 from otio_heygen.run.outputs import output_journal_path, run_journal
 from otio_heygen.run.registry import HasAccount
+from otio_heygen.run.report import RunReport, estimate_pending_cost
 from otio_heygen.run.reuse import AccountBook
-from otio_heygen.run.runner import RunOptions, RunReport, estimate_pending_cost, plan_regenerations, run_jobs
+from otio_heygen.run.runner import RunOptions, plan_regenerations, run_jobs
 from otio_heygen.run.slots import open_slots
 
 __all__ = ["RunOutcome", "run_render", "with_ownership"]

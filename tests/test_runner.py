@@ -20,12 +20,12 @@ from otio_heygen.errors import BudgetExceededError, InterruptedRunError, OutputP
 from otio_heygen.planning.types import ClipResult, Job
 from otio_heygen.run.contract import idempotency_key_for
 from otio_heygen.run.journal import Journal
+from otio_heygen.run.report import estimate_pending_cost
 from otio_heygen.run.runner import (
     AdaptiveLimiter,
     BudgetGuard,
     Event,
     build_request,
-    estimate_pending_cost,
     plan_regenerations,
 )
 from tests.support.builders import rekey

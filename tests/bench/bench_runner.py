@@ -39,7 +39,8 @@ if str(ROOT) not in sys.path:
 
 from otio_heygen.backends.heygen.backend import make_heygen_backend  # noqa: E402
 from otio_heygen.run.journal import Journal  # noqa: E402
-from otio_heygen.run.runner import RunOptions, RunReport, run_jobs  # noqa: E402
+from otio_heygen.run.report import RunReport  # noqa: E402
+from otio_heygen.run.runner import RunOptions, run_jobs  # noqa: E402
 from tests.support.heygen_fake import FAKE_API_KEY, FakeHeyGen, make_test_mp4  # noqa: E402
 from tests.support.runner_env import Pipeline, make_jobs  # noqa: E402
 

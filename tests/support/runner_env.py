@@ -23,7 +23,8 @@ from otio_heygen.planning.types import ClipResult, Job, RemoteStatus, RenderRequ
 from otio_heygen.run.contract import AssetKind, Backend, OutOfCredit, RateLimited, TransportError, Unauthorized
 from otio_heygen.run.journal import Journal
 from otio_heygen.run.journal_records import JobRecord
-from otio_heygen.run.runner import Event, RunOptions, RunReport, run_jobs
+from otio_heygen.run.report import RunReport
+from otio_heygen.run.runner import Event, RunOptions, run_jobs
 from tests.support.builders import make_job, make_section
 from tests.support.clock import FakeTime
 from tests.support.heygen_fake import FAKE_API_KEY, FakeHeyGen, write_test_png, write_test_wav
