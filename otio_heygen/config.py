@@ -61,26 +61,10 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 __all__ = [
-    "CONFIG_FILENAME",
-    "DEFAULT_API_URL",
-    "DEFAULT_PRICE_PER_SECOND",
-    "KEY_FILENAME",
-    "FileConfig",
-    "Look",
-    "LookSettings",
-    "Settings",
-    "check_api_key",
-    "default_key_file",
-    "env_key_is_set",
-    "find_config",
-    "key_file_path",
-    "ledger_location",
-    "load_settings",
-    "read_config_file",
-    "read_key_file",
-    "remove_key_file",
-    "resolve_api_key",
-    "write_key_file",
+    "CONFIG_FILENAME", "DEFAULT_API_URL", "DEFAULT_PRICE_PER_SECOND", "KEY_FILENAME", "FileConfig", "Look",
+    "LookSettings", "Settings", "check_api_key", "default_key_file", "env_key_is_set", "find_config",
+    "key_file_path", "ledger_location", "load_settings", "read_config_file", "read_key_file", "remove_key_file",
+    "resolve_api_key", "write_key_file",
 ]
 
 CONFIG_FILENAME = "otio-heygen.toml"

@@ -421,7 +421,7 @@ def test_process_env_names_the_key_file(tmp_path: Path, monkeypatch: pytest.Monk
 def test_key_file_open_to_others_is_refused(tmp_path: Path, mode: int) -> None:
     path = key_file(tmp_path, mode=mode)
     with pytest.raises(ConfigError) as info:
-        load_settings(env={"OTIO_HEYGEN_KEY_FILE": str(path)})
+        resolve_api_key({"OTIO_HEYGEN_KEY_FILE": str(path)})
     line = info.value.one_line()
     assert info.value.exit_code == 2
     assert "\n" not in line
@@ -450,7 +450,7 @@ def test_private_key_file_modes_are_accepted(tmp_path: Path, mode: int) -> None:
 def test_bad_key_in_file_is_refused_without_showing_it(tmp_path: Path, text: str, problem: str) -> None:
     path = key_file(tmp_path, text)
     with pytest.raises(ConfigError) as info:
-        load_settings(env={"OTIO_HEYGEN_KEY_FILE": str(path)})
+        resolve_api_key({"OTIO_HEYGEN_KEY_FILE": str(path)})
     line = info.value.one_line()
     assert str(path) in line and "spaces, line breaks or unusual characters" in line
     assert_secret_free(line, repr(info.value), str(info.value.args))
@@ -459,7 +459,7 @@ def test_bad_key_in_file_is_refused_without_showing_it(tmp_path: Path, text: str
 @pytest.mark.parametrize("raw", [f"{KEY} x", f"{KEY}\nx", f"x\t{KEY}"])
 def test_bad_key_in_env_is_refused_without_showing_it(raw: str) -> None:
     with pytest.raises(ConfigError) as info:
-        load_settings(env={"HEYGEN_API_KEY": raw})
+        resolve_api_key({"HEYGEN_API_KEY": raw})
     line = info.value.one_line()
     assert "HEYGEN_API_KEY" in line and info.value.exit_code == 2
     assert_secret_free(line, repr(info.value))
@@ -469,7 +469,7 @@ def test_key_file_that_is_a_folder_or_not_text_or_huge(tmp_path: Path) -> None:
     folder = tmp_path / "afolder"
     folder.mkdir(mode=0o700)
     with pytest.raises(ConfigError, match="not a regular file") as info:
-        load_settings(env={"OTIO_HEYGEN_KEY_FILE": str(folder)})
+        resolve_api_key({"OTIO_HEYGEN_KEY_FILE": str(folder)})
     assert str(folder) in info.value.one_line()
     binary = tmp_path / "binary"
     binary.write_bytes(b"\xff\xfe" + KEY.encode())
