@@ -17,8 +17,9 @@ import opentimelineio as otio
 
 from otio_heygen.config import Settings, load_settings
 from otio_heygen.errors import MediaError, OtioHeygenError, PhotoError
-from otio_heygen.media.audio import SongAudio, SongLayout, locate_song
+from otio_heygen.media.audio import SongAudio
 from otio_heygen.media.photo import file_digest, inspect_photo
+from otio_heygen.media.song import SongLayout, locate_song
 from otio_heygen.options import PlanOptions
 from otio_heygen.planning.plan import Plan, build_plan, resolve_section_settings, select_only
 from otio_heygen.planning.types import Job, SectionSettings, audio_span

@@ -18,9 +18,10 @@ from pathlib import Path
 from typing import Any
 
 from otio_heygen.errors import ConfigError, MediaError, OtioHeygenError
-from otio_heygen.media.audio import SongAudio, probe_media
+from otio_heygen.media.audio import SongAudio
 from otio_heygen.media.grade import masters_dir, place_clips
 from otio_heygen.media.photo import file_digest
+from otio_heygen.media.probe import probe_media
 from otio_heygen.media.sync import MIN_CONFIDENCE, check_clip_sync
 from otio_heygen.money import format_usd, usd_micros
 from otio_heygen.options import RenderOptions

@@ -1,4 +1,5 @@
-"""Tests for otio_heygen.media.audio: locating the song, decode-once, sample-exact cuts, upload encoding, probing.
+"""Tests for otio_heygen.media.audio, .song and .probe: locating the song, decode-once, sample-exact cuts, upload
+encoding, probing.
 
 All media are real files written in tmp_path with the stdlib ``wave`` module or PyAV.
 """
@@ -15,8 +16,9 @@ import opentimelineio as otio
 import pytest
 
 from otio_heygen.errors import InputError, MediaError
-from otio_heygen.media import audio
-from otio_heygen.media.audio import SongAudio, SongClip, SongLayout, locate_song
+from otio_heygen.media import audio, probe
+from otio_heygen.media.audio import SongAudio
+from otio_heygen.media.song import SongClip, SongLayout, locate_song
 from otio_heygen.media.sync import measure_offset
 
 RT = otio.opentime.RationalTime
@@ -264,7 +266,7 @@ def test_unreadable_media_is_a_media_error(tmp_path: Path) -> None:
     with pytest.raises(MediaError, match=r"song\.wav"):
         locate_song(tl, tmp_path / "edit.otio")
     with pytest.raises(MediaError, match=r"song\.wav"):
-        audio.probe_media(bad)
+        probe.probe_media(bad)
 
 
 def test_no_song_on_timeline(tmp_path: Path) -> None:
@@ -334,7 +336,7 @@ def test_write_upload_audio_falls_back_to_mp3(tmp_path: Path) -> None:
     out = audio.write_upload_audio(samples, 48000, tmp_path / "sec.wav", max_bytes=limit)
     assert out == tmp_path / "sec.mp3"
     assert out.stat().st_size < limit
-    info = audio.probe_media(out)
+    info = probe.probe_media(out)
     assert info.has_audio and not info.has_video and info.duration_seconds == pytest.approx(3.0, abs=0.06)
     decoded, rate = audio.read_audio(out)
     assert rate == 48000 and decoded.shape[0] == 2
@@ -367,7 +369,7 @@ def write_mp4(path: Path, seconds: float, fps: int = 25, size: tuple[int, int] =
 
 
 def test_probe_media_on_mp4(tmp_path: Path) -> None:
-    info = audio.probe_media(write_mp4(tmp_path / "clip.mp4", seconds=2.0, fps=25, size=(64, 48)))
+    info = probe.probe_media(write_mp4(tmp_path / "clip.mp4", seconds=2.0, fps=25, size=(64, 48)))
     assert info.has_video and info.has_audio
     assert info.fps == 25.0 and (info.width, info.height) == (64, 48)
     assert info.duration_seconds == pytest.approx(2.0, abs=0.05)
@@ -378,7 +380,7 @@ def test_probe_media_on_mp4(tmp_path: Path) -> None:
 
 def test_probe_media_missing_file(tmp_path: Path) -> None:
     with pytest.raises(MediaError, match=r"gone\.mp4"):
-        audio.probe_media(tmp_path / "gone.mp4")
+        probe.probe_media(tmp_path / "gone.mp4")
 
 
 def test_disabled_track_is_not_the_song_and_drive_track_ignores_case(tmp_path: Path) -> None:

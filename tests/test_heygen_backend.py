@@ -14,8 +14,8 @@ from pytest_httpserver import HTTPServer
 
 from otio_heygen.backends.heygen.assets import AssetCache, account_fingerprint, default_cache_path
 from otio_heygen.backends.heygen.backend import HeyGenBackend, make_heygen_backend
-from otio_heygen.backends.heygen.client import probe_video
 from otio_heygen.backends.heygen.errors import AuthenticationError, InsufficientCreditError
+from otio_heygen.backends.heygen.probe import probe_video
 from otio_heygen.errors import MediaError, PhotoError
 from otio_heygen.media.files import file_sha256
 from otio_heygen.planning.types import RenderRequest

@@ -17,9 +17,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from otio_heygen.media import audio
-from otio_heygen.media.audio import SongAudio, SongClip, SongLayout
+from otio_heygen.media import audio, probe
+from otio_heygen.media.audio import SongAudio
 from otio_heygen.media.pcm import PcmStore
+from otio_heygen.media.song import SongClip, SongLayout
 from otio_heygen.media.workers import run_media
 
 
@@ -170,7 +171,7 @@ def test_upload_over_the_limit_is_mp3_of_the_right_length(
     song, _, _ = two_clips
     out = song.write_upload(0, 100, tmp_path / "sec.wav", max_bytes=1000)
     assert out == tmp_path / "sec.mp3"
-    assert audio.probe_media(out).duration_seconds == pytest.approx(4.0, abs=0.06)
+    assert probe.probe_media(out).duration_seconds == pytest.approx(4.0, abs=0.06)
 
 
 def test_media_work_runs_on_a_media_thread_and_raises_here() -> None:

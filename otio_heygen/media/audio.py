@@ -1,9 +1,9 @@
-"""Song audio: find it on the timeline, decode it once, cut sections sample-exactly, encode uploads, probe.
+"""Song audio: decode it once, cut sections sample-exactly, hash and encode uploads, read short files.
 
-This module owns every read of song/clip media with PyAV: ``locate_song`` (which audio clips make the
-song, where their files are), ``SongAudio`` (decode each distinct file once to an on-disk
-``PcmStore`` and cut, hash and encode timeline-frame ranges sample-exactly, block by block),
-``probe_media`` and ``read_audio`` (whole-file decode of a short file such as a downloaded clip).
+This module owns every decode of song/clip audio with PyAV: ``SongAudio`` (decode each distinct file of a
+``media.song.SongLayout`` once to an on-disk ``PcmStore`` and cut, hash and encode timeline-frame ranges
+sample-exactly, block by block) and ``read_audio`` (whole-file decode of a short file such as a downloaded
+clip). Finding the song is ``media.song``; header probing is ``media.probe``.
 """
 
 from __future__ import annotations
@@ -12,36 +12,28 @@ import hashlib
 import math
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
 import av
 import numpy as np
-import opentimelineio as otio
 
 from otio_heygen.errors import MediaError
 from otio_heygen.media.encode import UPLOAD_LIMIT_BYTES, write_upload_audio, write_upload_blocks
 from otio_heygen.media.pcm import BLOCK_SAMPLES, PcmStore
+from otio_heygen.media.probe import BAD_MEDIA_HINT, RELINK_HINT, open_media
+from otio_heygen.media.song import SongLayout
 from otio_heygen.media.workers import run_media
 from otio_heygen.read.rates import exact_rate
-from otio_heygen.read.timeline import timeline_rate
-from otio_heygen.urls import url_to_path
 
 __all__ = [
     "DECODE_COUNTS",
     "NO_VOCAL_DBFS",
     "UPLOAD_LIMIT_BYTES",
-    "MediaInfo",
     "SongAudio",
-    "SongClip",
-    "SongLayout",
     "frame_to_sample",
-    "locate_song",
-    "probe_media",
     "read_audio",
-    "resolve_media_url",
     "write_upload_audio",
 ]
 
@@ -51,37 +43,6 @@ DECODE_COUNTS: Counter[Path] = Counter()
 NO_VOCAL_DBFS = -50.0
 """A drive (vocal stem) slice quieter than this (``SongAudio.vocal_energy``) has no vocal to lip-sync."""
 
-_HINT = "pass --media-root DIR to relink by file name, or --audio FILE to choose the song"
-_BAD = "re-export or convert the file"
-
-
-@dataclass(frozen=True)
-class SongClip:
-    path: Path
-    timeline_start_frame: int
-    duration_frames: int
-    source_start_seconds: float
-
-
-@dataclass(frozen=True)
-class SongLayout:
-    clips: tuple[SongClip, ...]
-    rate: float
-    end_frame: int
-    track_name: str | None
-
-
-@dataclass(frozen=True)
-class MediaInfo:
-    duration_seconds: float
-    has_video: bool
-    has_audio: bool
-    fps: float | None
-    width: int | None
-    height: int | None
-
-
-
 
 def frame_to_sample(frame: int | float, rate: float, sample_rate: int) -> int:
     """Sample index of a timeline frame: round-half-up(frame / rate * sample_rate), exact arithmetic."""
@@ -89,178 +50,14 @@ def frame_to_sample(frame: int | float, rate: float, sample_rate: int) -> int:
     return math.floor(value + Fraction(1, 2))
 
 
-# ---------------------------------------------------------------- locating the song
-
-
-def resolve_media_url(url: str, timeline_dir: Path, media_root: Path | None = None) -> tuple[Path, bool]:
-    """Turn a ``target_url`` into a path; returns (path, exists). Relinks by file name under media_root."""
-    path = url_to_path(url, timeline_dir)
-    name = path.name
-    candidate = path if isinstance(path, Path) else Path(path.as_posix())
-    if candidate.is_file():
-        return candidate.resolve(), True
-    if media_root is not None and name:
-        found = _find_by_name(media_root, name)
-        if found is not None:
-            return found.resolve(), True
-    return candidate, False
-
-
-def _find_by_name(root: Path, name: str) -> Path | None:
-    if not root.is_dir():
-        return None
-    folded: Path | None = None
-    for path in sorted(root.rglob("*")):
-        if path.name == name and path.is_file():
-            return path
-        if folded is None and path.name.lower() == name.lower() and path.is_file():
-            folded = path
-    return folded
-
-
-def _to_frames(t: otio.opentime.RationalTime, rate: float) -> int:
-    return math.floor(Fraction(t.value) * exact_rate(rate) / exact_rate(t.rate) + Fraction(1, 2))
-
-
-def _media_clips(track: otio.schema.Track) -> list[otio.schema.Clip]:
-    return [
-        c
-        for c in track.find_clips(shallow_search=True)
-        if c.enabled and isinstance(c.media_reference, otio.schema.ExternalReference) and c.media_reference.target_url
-    ]
-
-
-def _pick_track(timeline: otio.schema.Timeline, drive_track: str | None) -> otio.schema.Track | None:
-    audio = list(timeline.audio_tracks())
-    if drive_track is not None:
-        every = audio + list(timeline.video_tracks())
-        exact = [t for t in every if t.name == drive_track]
-        for track in exact or [t for t in every if (t.name or "").casefold() == drive_track.casefold()]:
-            if not _media_clips(track):
-                raise MediaError(
-                    f"Drive track '{drive_track}' has no clips with media",
-                    hint="check the track name or drop --drive-track",
-                )
-            return track
-        names = ", ".join(repr(t.name) for t in audio) or "none"
-        raise MediaError(
-            f"No track named '{drive_track}' on the timeline (audio tracks: {names})",
-            hint="check --drive-track",
-        )
-    # enabled tracks first: a muted scratch track is not the song unless nothing else has media
-    candidates = audio if audio else list(timeline.video_tracks())
-    for track in sorted(candidates, key=lambda t: not t.enabled):
-        if _media_clips(track):
-            return track
-    return None
-
-
-def locate_song(
-    timeline: otio.schema.Timeline,
-    timeline_path: Path,
-    *,
-    audio_override: Path | None = None,
-    media_root: Path | None = None,
-    drive_track: str | None = None,
-    rate: float | None = None,
-    require_media: bool = True,
-) -> SongLayout:
-    """Where the song (or the vocal stem on ``drive_track``) is on the timeline and which files hold it."""
-    the_rate = float(rate) if rate is not None else timeline_rate(timeline)
-    if audio_override is not None:
-        path = Path(audio_override).expanduser()
-        if not path.is_file():
-            if require_media:
-                raise MediaError(f"Audio file not found: {path}", hint="check the --audio path")
-            return SongLayout((), the_rate, 0, None)
-        path = path.resolve()
-        info = probe_media(path)
-        if not info.has_audio:
-            raise MediaError(f"{path} has no audio stream", hint="pass a song file to --audio")
-        seconds = _audio_seconds(path) or info.duration_seconds  # the sound, not a longer picture
-        frames = max(1, math.floor(Fraction(seconds) * exact_rate(the_rate)))
-        return SongLayout((SongClip(path, 0, frames, 0.0),), the_rate, frames, None)
-
-    track = _pick_track(timeline, drive_track)
-    if track is None:
-        if require_media:
-            raise MediaError(
-                "The timeline has no audio clips with media (no song found)",
-                hint="pass --audio FILE with the song",
-            )
-        return SongLayout((), the_rate, 0, None)
-    timeline_dir = Path(timeline_path).resolve().parent
-    clips: list[SongClip] = []
-    checked: set[Path] = set()
-    for clip in _media_clips(track):
-        ref = clip.media_reference
-        path, exists = resolve_media_url(str(ref.target_url), timeline_dir, media_root)
-        if require_media and not exists:
-            raise MediaError(
-                f"Song media not found: {ref.target_url} (clip '{clip.name}' on track '{track.name}')",
-                hint=_HINT,
-            )
-        if require_media and path not in checked:
-            info = probe_media(path)
-            if not info.has_audio:
-                raise MediaError(f"Song media has no audio: {path} (clip '{clip.name}')", hint=_HINT)
-            checked.add(path)
-        in_parent = clip.trimmed_range_in_parent()
-        start = _to_frames(in_parent.start_time, the_rate)
-        end = _to_frames(in_parent.end_time_exclusive(), the_rate)
-        source = clip.trimmed_range().start_time
-        available = ref.available_range
-        if available is not None:
-            source = source - available.start_time.rescaled_to(source.rate)
-        clips.append(SongClip(path, start, end - start, max(0.0, float(source.to_seconds()))))
-    end_frame = max((c.timeline_start_frame + c.duration_frames for c in clips), default=0)
-    return SongLayout(tuple(clips), the_rate, end_frame, track.name or None)
-
-
 # ---------------------------------------------------------------- decoding
-
-
-def _open(path: Path) -> Any:
-    try:
-        return av.open(str(path))
-    except (av.FFmpegError, OSError, ValueError) as exc:
-        reason = getattr(exc, "strerror", None) or str(exc)  # FFmpeg's words, without errno and path
-        raise MediaError(f"Cannot read media file {path}: {reason}", hint=_BAD) from exc
-
-
-def probe_media(path: Path) -> MediaInfo:
-    """Duration, streams, fps and size of a media file (MediaError if it cannot be read)."""
-    path = Path(path)
-    if not path.is_file():
-        raise MediaError(f"Media file not found: {path}", hint=_HINT)
-    with _open(path) as container:
-        video = container.streams.video[0] if container.streams.video else None
-        audio = container.streams.audio[0] if container.streams.audio else None
-        if video is None and audio is None:
-            raise MediaError(f"{path} has no audio or video stream", hint=_BAD)
-        duration = 0.0
-        if container.duration is not None:
-            duration = container.duration / 1_000_000
-        else:
-            for stream in (video, audio):
-                if stream is not None and stream.duration is not None and stream.time_base is not None:
-                    duration = max(duration, float(stream.duration * stream.time_base))
-        fps = float(video.average_rate) if video is not None and video.average_rate else None
-        return MediaInfo(
-            duration,
-            video is not None,
-            audio is not None,
-            fps,
-            video.codec_context.width if video is not None else None,
-            video.codec_context.height if video is not None else None,
-        )
 
 
 def _decode_frames(path: Path, sample_rate: int | None, fmt: str, layout: str | None) -> Iterator[Any]:
     """Yield resampled frames (timestamps kept) of a file's first audio stream."""
-    with _open(path) as container:
+    with open_media(path) as container:
         if not container.streams.audio:
-            raise MediaError(f"{path} has no audio stream", hint=_HINT)
+            raise MediaError(f"{path} has no audio stream", hint=RELINK_HINT)
         stream = container.streams.audio[0]
         rate = sample_rate or stream.codec_context.sample_rate
         resampler = av.AudioResampler(format=fmt, layout=layout or stream.codec_context.layout.name, rate=rate)
@@ -269,22 +66,13 @@ def _decode_frames(path: Path, sample_rate: int | None, fmt: str, layout: str | 
                 yield from resampler.resample(frame)
             yield from resampler.resample(None)
         except av.FFmpegError as exc:
-            raise MediaError(f"Cannot decode audio of {path}: {exc}", hint=_BAD) from exc
-
-
-def _audio_seconds(path: Path) -> float | None:
-    """Duration of the first audio stream as its container states it (None when it does not)."""
-    with _open(path) as container:
-        stream = container.streams.audio[0] if container.streams.audio else None
-        if stream is None or not stream.duration or stream.time_base is None:
-            return None
-        return float(stream.duration * stream.time_base)
+            raise MediaError(f"Cannot decode audio of {path}: {exc}", hint=BAD_MEDIA_HINT) from exc
 
 
 def _audio_params(path: Path) -> tuple[int, int, float]:
-    with _open(path) as container:
+    with open_media(path) as container:
         if not container.streams.audio:
-            raise MediaError(f"{path} has no audio stream", hint=_HINT)
+            raise MediaError(f"{path} has no audio stream", hint=RELINK_HINT)
         stream = container.streams.audio[0]
         duration = container.duration / 1_000_000 if container.duration else 0.0
         return int(stream.codec_context.sample_rate), int(stream.codec_context.channels), duration
@@ -411,7 +199,7 @@ def read_audio(path: Path, sample_rate: int | None = None) -> tuple[np.ndarray, 
     path = Path(path)
     if not path.is_file():
         raise MediaError(f"Media file not found: {path}", hint="check the path")
-    with _open(path) as container:
+    with open_media(path) as container:
         origin = container.start_time / 1_000_000 if container.start_time is not None else 0.0
     chunks: list[tuple[int, np.ndarray]] = []
     rate = 0

@@ -17,7 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
-from otio_heygen.media.audio import probe_media, read_audio
+from otio_heygen.media.audio import read_audio
+from otio_heygen.media.probe import probe_media
 from otio_heygen.media.workers import run_media
 
 __all__ = [

@@ -23,8 +23,9 @@ from pathlib import Path
 
 import numpy as np
 
-from otio_heygen.media import audio
-from otio_heygen.media.audio import SongAudio, SongClip, SongLayout
+from otio_heygen.media import audio, probe
+from otio_heygen.media.audio import SongAudio
+from otio_heygen.media.song import SongClip, SongLayout
 
 RATE = 25.0
 SAMPLE_RATE = 48000
@@ -63,7 +64,7 @@ def run(label: str, fn: Callable[[], list[str]]) -> tuple[float, int, list[str]]
 
 
 def bench(path: Path, minutes: float, count: int) -> float:
-    info = audio.probe_media(path)
+    info = probe.probe_media(path)
     frames = int(info.duration_seconds * RATE)
     layout = SongLayout((SongClip(path, 0, frames, 0.0),), RATE, frames, None)
     cuts = sections(frames, count)

@@ -12,8 +12,9 @@ from otio_heygen.backends.heygen.backend import (
     HeyGenBackend,
     make_heygen_backend,
 )
-from otio_heygen.backends.heygen.client import HeyGenClient, VideoProbe, probe_video
+from otio_heygen.backends.heygen.client import HeyGenClient
 from otio_heygen.backends.heygen.http import DEFAULT_BASE_URL, build_http_client
+from otio_heygen.backends.heygen.probe import VideoProbe, probe_video
 
 __all__ = [
     "DEFAULT_BASE_URL",

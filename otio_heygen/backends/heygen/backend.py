@@ -15,10 +15,11 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from otio_heygen.backends.heygen.assets import AssetCache, account_fingerprint
-from otio_heygen.backends.heygen.client import HeyGenClient, VideoProbe, check_idempotency_key
+from otio_heygen.backends.heygen.client import HeyGenClient, check_idempotency_key
 from otio_heygen.backends.heygen.errors import APIStatusError, BadRequestError, NotFoundError
 from otio_heygen.backends.heygen.http import build_http_client
 from otio_heygen.backends.heygen.models import AccountInfo, CreateVideoRequest, ImageAssetRef, VideoData
+from otio_heygen.backends.heygen.probe import VideoProbe
 from otio_heygen.errors import MediaError, PhotoError
 from otio_heygen.media.files import file_sha256
 from otio_heygen.planning.types import RemoteStatus, RenderRequest

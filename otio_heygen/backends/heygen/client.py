@@ -3,7 +3,8 @@
 It is *given* an ``httpx.Client`` (built by ``otio_heygen.backends.heygen.http``) plus injected
 ``sleep``/``clock``/``wall_clock``/``rng``, so tests never wait for real. Retries follow
 ``otio_heygen.backends.heygen.retry``; errors are translated once, here, into
-``otio_heygen.backends.heygen.errors``. Downloads never send the API key to the file host.
+``otio_heygen.backends.heygen.errors``. Downloads never send the API key to the file host: one
+attempt is ``download.stream_to_file``, the finished file is checked by ``probe.probe_video``.
 """
 
 from __future__ import annotations
@@ -15,8 +16,7 @@ import os
 import random
 import time
 import uuid
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 from urllib.parse import quote
@@ -24,15 +24,15 @@ from urllib.parse import quote
 import httpx
 from pydantic import BaseModel, ValidationError
 
+from otio_heygen.backends.heygen.download import DownloadRetryable, URLExpired, stream_to_file
 from otio_heygen.backends.heygen.errors import (
     APIConnectionError,
-    InvalidVideoError,
     PermissionDeniedError,
     UnreachableError,
     error_from_response,
     redact_tree,
 )
-from otio_heygen.backends.heygen.http import API_KEY_HEADER, CREATE_TIMEOUT, DOWNLOAD_TIMEOUT
+from otio_heygen.backends.heygen.http import API_KEY_HEADER, CREATE_TIMEOUT
 from otio_heygen.backends.heygen.models import (
     IDEMPOTENCY_KEY_RE,
     AccountInfo,
@@ -44,9 +44,9 @@ from otio_heygen.backends.heygen.models import (
     VideoStatusItem,
     VideoStatusPage,
 )
+from otio_heygen.backends.heygen.probe import VideoProbe, probe_video
 from otio_heygen.backends.heygen.retry import (
     RETRY_BUDGET_S,
-    is_retryable_status,
     parse_retry_after,
     retry_budget_for,
     retry_delay,
@@ -64,9 +64,7 @@ __all__ = [
     "USER_PATH",
     "VIDEOS_PATH",
     "HeyGenClient",
-    "VideoProbe",
     "check_idempotency_key",
-    "probe_video",
 ]
 
 ASSETS_PATH = "/v3/assets"
@@ -93,54 +91,6 @@ def check_idempotency_key(key: str) -> str:
     if not IDEMPOTENCY_KEY_RE.fullmatch(key):
         raise ValueError(f"invalid Idempotency-Key {key[:40]!r}: need 1-255 characters of [A-Za-z0-9_:.-]")
     return key
-
-
-@dataclass(frozen=True)
-class VideoProbe:
-    """What PyAV saw in a downloaded file."""
-
-    duration_s: float
-    fps: float
-    width: int
-    height: int
-    has_audio: bool
-    size_bytes: int
-
-
-def probe_video(path: Path) -> VideoProbe:
-    """Open ``path`` with PyAV; raise ``InvalidVideoError`` unless it holds a video stream."""
-    import av
-
-    try:
-        with av.open(str(path)) as container:
-            videos = list(container.streams.video)
-            if not videos:
-                raise InvalidVideoError(f"The file HeyGen sent ({path.name}) has no video stream")
-            stream = videos[0]
-            rate = stream.average_rate or stream.base_rate or stream.guessed_rate
-            fps = float(rate) if rate else 0.0
-            if container.duration:
-                duration = container.duration / av.time_base
-            elif stream.duration is not None and stream.time_base is not None:
-                duration = float(stream.duration * stream.time_base)
-            else:
-                frames = sum(1 for _ in container.decode(stream))
-                duration = frames / fps if fps else 0.0
-            has_audio = bool(container.streams.audio)
-            width, height = int(stream.codec_context.width), int(stream.codec_context.height)
-    except av.FFmpegError as exc:
-        raise InvalidVideoError(f"The file HeyGen sent ({path.name}) is not a readable video: {exc}") from exc
-    if duration <= 0:
-        raise InvalidVideoError(f"The file HeyGen sent ({path.name}) is an empty video")
-    return VideoProbe(duration, fps, width, height, has_audio, path.stat().st_size)
-
-
-class _Retryable(Exception):
-    """Internal: a download attempt failed in a way worth retrying."""
-
-
-class _Expired(Exception):
-    """Internal: the presigned URL was refused (403)."""
 
 
 class HeyGenClient:
@@ -389,16 +339,16 @@ class HeyGenClient:
                     hint="run the same command again to wait for it",
                 )
             try:
-                self._stream(current.video_url, tmp)
+                stream_to_file(self._http, current.video_url, tmp, self._secrets())
                 return
-            except _Expired:
+            except URLExpired:
                 refused += 1
                 if refused > MAX_URL_REFRESHES:
                     raise PermissionDeniedError(
                         f"HeyGen's download link for video {video_id} keeps being refused", status_code=403
                     ) from None
                 current = self.get_video(video_id)
-            except _Retryable as exc:
+            except DownloadRetryable as exc:
                 refused = 0
                 failures += 1
                 delay = retry_delay(failures, None, self._wall_clock(), self._rng)
@@ -409,44 +359,3 @@ class HeyGenClient:
                     ) from None
                 self._sleep(delay)
                 waited += delay
-
-    def _stream(self, url: str, tmp: Path) -> None:
-        request = self._http.build_request(
-            "GET", url, headers={"Accept-Encoding": "identity", "Accept": "*/*"}, timeout=DOWNLOAD_TIMEOUT
-        )
-        if API_KEY_HEADER in request.headers:
-            del request.headers[API_KEY_HEADER]  # a presigned URL needs no key; never leak it
-        try:
-            response = self._http.send(request, stream=True, follow_redirects=True)  # CDNs redirect
-        except httpx.TransportError as exc:
-            raise _Retryable(type(exc).__name__) from None
-        try:
-            if response.status_code == 403:
-                raise _Expired()
-            if not response.is_success:
-                if is_retryable_status(response.status_code):
-                    raise _Retryable(f"HTTP {response.status_code}")
-                raise error_from_response(
-                    response.status_code, response.read(), what="downloading a video", secrets=self._secrets()
-                )
-            expected = response.headers.get("Content-Length")
-            written = 0
-            with tmp.open("wb") as fh:
-                for chunk in self._chunks(response):
-                    fh.write(chunk)
-                    written += len(chunk)
-                fh.flush()
-                os.fsync(fh.fileno())
-            if expected is not None and expected.isdigit() and written != int(expected):
-                raise _Retryable(f"got {written} of {expected} bytes")
-            if written == 0:
-                raise _Retryable("empty body")
-        finally:
-            response.close()
-
-    @staticmethod
-    def _chunks(response: httpx.Response) -> Iterator[bytes]:
-        try:
-            yield from response.iter_raw(1 << 16)
-        except httpx.TransportError as exc:
-            raise _Retryable(type(exc).__name__) from None
