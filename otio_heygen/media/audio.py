@@ -20,7 +20,8 @@ import av
 import numpy as np
 
 from otio_heygen.errors import MediaError
-from otio_heygen.media.encode import UPLOAD_LIMIT_BYTES, write_upload_audio, write_upload_blocks
+from otio_heygen.media.encode import write_upload_audio, write_upload_blocks
+from otio_heygen.media.files import MAX_UPLOAD_BYTES
 from otio_heygen.media.pcm import BLOCK_SAMPLES, PcmStore
 from otio_heygen.media.probe import BAD_MEDIA_HINT, RELINK_HINT, open_media
 from otio_heygen.media.song import SongLayout
@@ -30,7 +31,6 @@ from otio_heygen.read.rates import exact_rate
 __all__ = [
     "DECODE_COUNTS",
     "NO_VOCAL_DBFS",
-    "UPLOAD_LIMIT_BYTES",
     "SongAudio",
     "frame_to_sample",
     "read_audio",
@@ -183,7 +183,7 @@ class SongAudio:
         return max(-120.0, 20.0 * math.log10(rms)) if rms > 0 else -120.0
 
     def write_upload(
-        self, start_frame: int, end_frame: int, dest: Path, *, max_bytes: int = UPLOAD_LIMIT_BYTES
+        self, start_frame: int, end_frame: int, dest: Path, *, max_bytes: int = MAX_UPLOAD_BYTES
     ) -> Path:
         """The slice as an upload file (``write_upload_audio``), encoded block by block on a media thread."""
         _, n = self._span(start_frame, end_frame)

@@ -19,9 +19,8 @@ import numpy as np
 from otio_heygen.media.files import MAX_UPLOAD_BYTES
 from otio_heygen.media.pcm import BLOCK_SAMPLES
 
-__all__ = ["UPLOAD_LIMIT_BYTES", "write_upload_audio", "write_upload_blocks"]
+__all__ = ["write_upload_audio", "write_upload_blocks"]
 
-UPLOAD_LIMIT_BYTES = MAX_UPLOAD_BYTES
 """HeyGen's upload size limit; a WAV above it is sent as MP3 instead."""
 
 _MP3_RATES = (48000, 44100, 32000, 24000, 22050, 16000, 12000, 11025, 8000)
@@ -37,7 +36,7 @@ def _as_int16(samples: np.ndarray) -> np.ndarray:
 
 
 def write_upload_audio(
-    samples: np.ndarray, sample_rate: int, dest: Path, *, max_bytes: int = UPLOAD_LIMIT_BYTES
+    samples: np.ndarray, sample_rate: int, dest: Path, *, max_bytes: int = MAX_UPLOAD_BYTES
 ) -> Path:
     """Write (channels, n) samples (int16, or float in -1..1) as 16-bit WAV at ``sample_rate``; as MP3
     (``dest`` with .mp3) when the WAV would exceed ``max_bytes``. Atomic. Returns the path written."""
@@ -52,7 +51,7 @@ def write_upload_audio(
 
 
 def write_upload_blocks(
-    blocks: Blocks, channels: int, n: int, sample_rate: int, dest: Path, *, max_bytes: int = UPLOAD_LIMIT_BYTES
+    blocks: Blocks, channels: int, n: int, sample_rate: int, dest: Path, *, max_bytes: int = MAX_UPLOAD_BYTES
 ) -> Path:
     """``write_upload_audio`` for ``n`` samples per channel delivered by ``blocks()`` as int16 blocks."""
     dest = Path(dest)
