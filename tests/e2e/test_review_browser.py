@@ -175,7 +175,13 @@ def test_marking_keepers_exports_the_expected_choice_file(browser: object, page:
         ],
     }
     _css(browser, "#copy-command")[0].click()  # type: ignore[attr-defined]
-    assert _css(browser, "#copy-status")[0].text in ("copied", "selected: press Ctrl+C")  # type: ignore[attr-defined]
+    copied = ("copied", "selected: press Ctrl+C")
+    for _ in range(100):  # the clipboard answers asynchronously: the status changes once it has
+        status = _css(browser, "#copy-status")[0].text  # type: ignore[attr-defined]
+        if status in copied:
+            break
+        time.sleep(0.05)
+    assert status in copied
 
     # the file goes straight into `choose`
     chosen = choose_takes(output, read_choices(target))
