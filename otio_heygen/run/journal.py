@@ -28,6 +28,7 @@ from otio_heygen.errors import OutputPathError
 from otio_heygen.planning.types import Job
 from otio_heygen.run.journal_records import JobRecord, JobState, RunRecord, record_from_row
 from otio_heygen.run.journal_schema import apply_migrations
+from otio_heygen.run.sqlite_tx import immediate_transaction
 
 __all__ = ["JOURNAL_DIRNAME", "JOURNAL_FILENAME", "Journal", "job_seconds", "journal_path"]
 
@@ -136,14 +137,8 @@ class Journal:
 
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._db
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
+        with self._lock, immediate_transaction(self._db) as db:
+            yield db
 
     # -- reading -------------------------------------------------------------------------------------
     def migrations(self) -> list[str]:

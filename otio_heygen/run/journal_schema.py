@@ -11,6 +11,8 @@ import sqlite3
 import time
 from collections.abc import Callable, Sequence
 
+from otio_heygen.run.sqlite_tx import immediate_transaction
+
 __all__ = ["MIGRATIONS", "Migration", "apply_migrations"]
 
 Migration = Callable[[sqlite3.Connection], None]
@@ -106,14 +108,9 @@ def apply_migrations(db: sqlite3.Connection, migrations: Sequence[tuple[str, Mig
         # autocommit mode ``with db:`` would commit each statement, so a process killed halfway
         # left a half-migrated journal that no later run could open. Checked inside the
         # transaction, so two processes opening the same journal never apply one migration twice.
-        db.execute("BEGIN IMMEDIATE")
-        try:
+        with immediate_transaction(db):
             if db.execute("SELECT 1 FROM _migrations WHERE name = ?", (name,)).fetchone() is None:
                 migrate(db)
                 db.execute("INSERT INTO _migrations (name, applied_at) VALUES (?, ?)", (name, time.time()))
                 applied.append(name)
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
-        db.execute("COMMIT")
     return applied

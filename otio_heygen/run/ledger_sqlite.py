@@ -20,6 +20,7 @@ from typing import Any, cast
 
 from otio_heygen.errors import ConfigError
 from otio_heygen.run.ledger import Intent, LedgerEntry, LocalCopy, OwnedVideo, Purchase, VideoState
+from otio_heygen.run.sqlite_tx import immediate_transaction
 
 __all__ = ["MIGRATIONS", "SqliteLedgerStore"]
 
@@ -119,14 +120,8 @@ class SqliteLedgerStore:
 
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._db
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
+        with self._lock, immediate_transaction(self._db) as db:
+            yield db
 
     def _migrate(self, migrations: Sequence[tuple[str, tuple[str, ...]]]) -> None:
         self._db.execute(
