@@ -9,17 +9,20 @@ Tracebacks are shown only with ``OTIO_HEYGEN_DEBUG=1``.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import signal
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 
 import otio_heygen
 from otio_heygen import PlanOptions, RenderOptions
-from otio_heygen.errors import OtioHeygenError, RenderFailedError
+from otio_heygen.errors import OtioHeygenError, RenderFailedError, StopNow
+from otio_heygen.fsutil import remove_live_temps
 
 from .account_cmd import account
 from .doctor_cmd import doctor
@@ -101,6 +104,27 @@ def _fail(message: str, code: int, json_mode: bool) -> int:
     return code
 
 
+def _stop_now(json_mode: bool) -> NoReturn:
+    """Ctrl-C again while the run stopped gracefully (``StopNow``): the user wants the prompt back now.
+
+    Every temp file or folder this process still has (a download or an encode in progress) is removed,
+    one line is printed, and the process ends with 130 through ``os._exit``: the worker threads may be
+    inside a download or an encode, and a normal exit would wait for them. That is safe because the
+    journal and the ledger are SQLite (or PostgreSQL) and every step is one transaction: ending here is
+    what a SIGKILL does, which the crash-resume tests prove resumable, without paying twice. A team
+    ledger's render slots held by the stopped renders are freed when their lease runs out, as after a
+    crash. Further Ctrl-C are ignored while this runs (it takes milliseconds)."""
+    with contextlib.suppress(ValueError):  # not the main thread (an embedding app): nothing to ignore
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+    remove_live_temps(final=True)
+    _fail("otio-heygen: stopped at once (Ctrl-C twice); partial files removed - run the same command again "
+          "to resume (renders already paid for are picked up)", 130, json_mode)
+    with contextlib.suppress(Exception):
+        sys.stdout.flush()
+        sys.stderr.flush()
+    os._exit(130)
+
+
 INTERNAL_ERROR_EXIT = 3
 """A bug in otio-heygen, not in the input or the service (design.md's CLI contract)."""
 
@@ -115,7 +139,9 @@ def main(argv: list[str] | None = None) -> int:
         if debug:
             raise
         return _fail(f"otio-heygen: error: {exc.one_line()}", exc.exit_code, json_mode)
-    except click.exceptions.Abort:
+    except click.exceptions.Abort as exc:  # click's name for a KeyboardInterrupt (or EOF at a prompt)
+        if isinstance(exc.__cause__, StopNow):
+            _stop_now(json_mode)
         return _fail("otio-heygen: interrupted", 130, json_mode)
     except click.ClickException as exc:
         message = exc.format_message()
@@ -126,6 +152,8 @@ def main(argv: list[str] | None = None) -> int:
         if isinstance(exc, click.UsageError) and ctx is not None:
             message += f" (see `{ctx.command_path} --help`)"
         return _fail(f"otio-heygen: error: {message}", 2, json_mode)
+    except StopNow:
+        _stop_now(json_mode)
     except KeyboardInterrupt:
         return _fail("otio-heygen: interrupted - run the same command again to resume", 130, json_mode)
     except Exception as exc:  # the last line of defence: no tracebacks for users

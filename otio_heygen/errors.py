@@ -28,6 +28,9 @@ Tree::
     ├── RenderFailedError             exit 1
     ├── InterruptedRunError           exit 130
     └── ApiError                      exit 1 (subclasses in otio_heygen.backends.heygen.errors)
+
+``StopNow`` (a second Ctrl-C while the run stops gracefully) is a ``KeyboardInterrupt``, not part
+of the tree: code that handles Ctrl-C keeps handling it; the CLI exits 130 at once.
 """
 
 from __future__ import annotations
@@ -46,6 +49,7 @@ __all__ = [
     "PhotoError",
     "RenderFailedError",
     "SectionError",
+    "StopNow",
     "TimelineFormatError",
     "TimelineNotFoundError",
 ]
@@ -126,6 +130,12 @@ class InterruptedRunError(OtioHeygenError):
     """The user pressed Ctrl-C; the journal is consistent and the run can resume."""
 
     exit_code = 130
+
+
+class StopNow(KeyboardInterrupt):
+    """Ctrl-C again while the run was stopping gracefully: the caller should stop at once. The
+    journal is consistent (every step is one SQLite transaction); worker threads may still be
+    finishing a call, and whatever they hold is resumable."""
 
 
 class ApiError(OtioHeygenError):

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from otio_heygen.errors import ConfigError, MediaError, OtioHeygenError
+from otio_heygen.fsutil import remove_stale_temps
 from otio_heygen.media.audio import SongAudio
 from otio_heygen.media.grade import masters_dir, place_clips
 from otio_heygen.media.photo import file_digest
@@ -163,6 +164,14 @@ class _Tracker:
                 self.forward = None
 
 
+def _remove_stale_temps(media_dir: Path, journal_dir: Path, options: RenderOptions) -> None:
+    """Before anything is written: the temp files an earlier run could not clean (killed, power lost)
+    in the output's folder, its media folder and the journal's audio folder (``fsutil.remove_stale_temps``:
+    only our own names, only when their process is gone)."""
+    media = [media_dir, masters_dir(media_dir, options.media_format)]
+    remove_stale_temps([journal_dir, *media, journal_dir / JOURNAL_DIRNAME / "audio"], legacy_in=media)
+
+
 def run_render(
     prepared: Prepared,
     options: RenderOptions,
@@ -189,6 +198,7 @@ def run_render(
     """
     song = prepared.song
     assert song is not None  # for_render: prepare raised otherwise
+    _remove_stale_temps(media_dir, journal_dir, options)
     outcome = RunOutcome(report=RunReport([], [], 0.0, 0, 0))
     identity = journal_dir / (output.name if output is not None else media_dir.name)
     known: tuple[float | None] | None = None

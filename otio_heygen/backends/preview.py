@@ -9,7 +9,6 @@ song can be checked by eye. :class:`PreviewBackend` is the ``Backend`` around it
 
 from __future__ import annotations
 
-import os
 from fractions import Fraction
 from pathlib import Path
 
@@ -17,7 +16,7 @@ import av
 import numpy as np
 
 from otio_heygen.errors import MediaError
-from otio_heygen.fsutil import create_temp_beside
+from otio_heygen.fsutil import commit_temp, create_temp_beside, discard_temp
 from otio_heygen.media.photo import load_photo_rgb
 from otio_heygen.media.workers import run_media
 from otio_heygen.planning.types import RemoteStatus, RenderRequest
@@ -119,9 +118,9 @@ def _render(request: RenderRequest, dest: Path, width: int, height: int) -> None
                 video.options = {"preset": "ultrafast", "tune": "stillimage", "crf": "28"}
                 seconds = _encode_audio(out, source, request.audio_path)
                 _encode_pictures(out, video, background, rate, max(1, round(seconds * rate)))
-            os.replace(tmp, dest)
+            commit_temp(tmp, dest)
         except BaseException:
-            tmp.unlink(missing_ok=True)
+            discard_temp(tmp)
             raise
 
 

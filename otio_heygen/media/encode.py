@@ -7,8 +7,6 @@ is the same for samples already in memory (tests, short clips).
 
 from __future__ import annotations
 
-import os
-import tempfile
 import wave
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
@@ -16,6 +14,7 @@ from pathlib import Path
 import av
 import numpy as np
 
+from otio_heygen.fsutil import commit_temp, create_temp_beside, discard_temp
 from otio_heygen.media.files import MAX_UPLOAD_BYTES
 from otio_heygen.media.pcm import BLOCK_SAMPLES
 
@@ -58,9 +57,7 @@ def write_upload_blocks(
     dest.parent.mkdir(parents=True, exist_ok=True)
     use_mp3 = 44 + n * channels * 2 > max_bytes
     target = dest.with_suffix(".mp3") if use_mp3 else dest
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.stem}.", suffix=".part", dir=target.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
+    tmp = create_temp_beside(target, ".part", mode=0o600)
     try:
         if use_mp3:
             _write_mp3(blocks(), channels, sample_rate, tmp)
@@ -71,10 +68,9 @@ def write_upload_blocks(
                 wav.setframerate(sample_rate)
                 for block in blocks():
                     wav.writeframes(np.ascontiguousarray(block.T).tobytes())
-        os.replace(tmp, target)
+        commit_temp(tmp, target)
     finally:
-        if tmp.exists():
-            tmp.unlink()
+        discard_temp(tmp)  # nothing left once committed
     return target
 
 

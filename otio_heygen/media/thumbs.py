@@ -8,7 +8,6 @@ Every file is written atomically.
 
 from __future__ import annotations
 
-import os
 from fractions import Fraction
 from pathlib import Path
 
@@ -16,7 +15,7 @@ import av
 import numpy as np
 
 from otio_heygen.errors import MediaError
-from otio_heygen.fsutil import create_temp_beside
+from otio_heygen.fsutil import commit_temp, create_temp_beside, discard_temp
 from otio_heygen.media.photo import load_photo_rgb
 
 __all__ = ["encode_jpeg", "grab_frames", "photo_thumb", "video_stills"]
@@ -54,9 +53,9 @@ def encode_jpeg(rgb: np.ndarray, dest: Path, *, quality: int = 5) -> Path:
     tmp = create_temp_beside(dest, ".jpg")
     try:
         tmp.write_bytes(data)
-        os.replace(tmp, dest)
+        commit_temp(tmp, dest)
     except BaseException:
-        tmp.unlink(missing_ok=True)
+        discard_temp(tmp)
         raise
     return dest
 

@@ -18,8 +18,6 @@ The output is written to a temp file beside ``dest`` and renamed over it when co
 
 from __future__ import annotations
 
-import contextlib
-import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
@@ -31,7 +29,7 @@ import numpy as np
 import opentimelineio as otio
 
 from otio_heygen.errors import MediaError
-from otio_heygen.fsutil import create_temp_beside
+from otio_heygen.fsutil import commit_temp, create_temp_beside, discard_temp
 from otio_heygen.media.audio import read_audio
 from otio_heygen.read.rates import exact_rate
 
@@ -284,8 +282,7 @@ def transcode(
             info = _encode(master, tmp, spec, on_frame)
         except av.error.FFmpegError as exc:
             raise MediaError(f"could not convert {master.name} to {FORMATS[spec.media_format].label}: {exc}") from exc
-        os.replace(tmp, dest)
+        commit_temp(tmp, dest)
     finally:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
+        discard_temp(tmp)  # nothing left once committed
     return info

@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import tempfile
 import urllib.parse
 import zipfile
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -24,6 +22,7 @@ from typing import Any
 import opentimelineio as otio
 
 from otio_heygen.errors import InputError, OutputPathError
+from otio_heygen.fsutil import create_temp_dir_beside, discard_temp
 from otio_heygen.output.conform import conform
 from otio_heygen.output.takes import OutputTakes, SectionTakes, Take, read_takes
 from otio_heygen.output.writer import write_timeline
@@ -151,7 +150,7 @@ def _opened(output_path: Path) -> Iterator[otio.schema.Timeline]:
     if output_path.suffix.lower() != ".otioz":
         yield read_timeline(output_path)
         return
-    scratch = Path(tempfile.mkdtemp(prefix=".otio-heygen-choose-", dir=output_path.parent))
+    scratch = create_temp_dir_beside(output_path, ".choose")
     try:
         with zipfile.ZipFile(output_path) as bundle:
             bundle.extractall(scratch)
@@ -165,7 +164,7 @@ def _opened(output_path: Path) -> Iterator[otio.schema.Timeline]:
                         ref.target_url = local.resolve().as_uri()
         yield timeline
     finally:
-        shutil.rmtree(scratch, ignore_errors=True)
+        discard_temp(scratch)
 
 
 def choose_takes(output_path: Path, picks: Sequence[tuple[str | int, int]]) -> list[Chosen]:

@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
-import tempfile
 import zipfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -23,6 +21,7 @@ from typing import Any, Literal
 import opentimelineio as otio
 
 from otio_heygen.errors import OutputPathError
+from otio_heygen.fsutil import create_temp_beside, create_temp_dir_beside, discard_temp
 from otio_heygen.output.conform import GENERATED_KEY
 from otio_heygen.output.fcp7 import finish_xml, prepare_for_xml
 from otio_heygen.output.otio_versions import check_release, input_schema_versions, target_schema_versions
@@ -110,12 +109,10 @@ def check_output_path(output_path: Path, input_path: Path | None) -> None:
         raise not_writable
     # os.access can say yes where writing fails (root, read-only mounts, ACLs): try for real.
     try:
-        fd, probe = tempfile.mkstemp(prefix=".otio-heygen-probe-", dir=parent)
+        probe = create_temp_beside(parent / output_path.name, ".probe")
     except OSError as exc:
         raise not_writable from exc
-    os.close(fd)
-    with contextlib.suppress(OSError):
-        os.unlink(probe)
+    discard_temp(probe)
 
 
 def check_schema_versions(output_path: Path, schema_versions: str | None) -> None:
@@ -286,7 +283,7 @@ def write_timeline(
     )
 
     try:
-        tmp_dir = Path(tempfile.mkdtemp(prefix=f".{output_path.stem}.", suffix=".tmp", dir=parent))
+        tmp_dir = create_temp_dir_beside(parent / output_path.name, ".tmp")
     except OSError as exc:
         raise OutputPathError(
             f"Cannot write in the output folder '{parent}': {exc.strerror or exc}",
@@ -319,4 +316,4 @@ def write_timeline(
         with contextlib.suppress(OSError):
             _fsync_dir(parent)
     finally:
-        shutil.rmtree(tmp_dir, ignore_errors=True)
+        discard_temp(tmp_dir)

@@ -17,7 +17,6 @@ import json
 import os
 import shlex
 import shutil
-import tempfile
 import urllib.parse
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -29,6 +28,7 @@ import jinja2
 import opentimelineio as otio
 
 from otio_heygen.errors import MediaError, OutputPathError
+from otio_heygen.fsutil import commit_temp, create_temp_dir_beside, discard_temp, forget_temp, reserve_temp_beside
 from otio_heygen.media.audio import read_audio
 from otio_heygen.media.sync import ANALYSIS_RATE, MIN_CONFIDENCE, correlation_curve, curve_peak
 from otio_heygen.media.thumbs import photo_thumb, video_stills
@@ -262,16 +262,17 @@ def _swap_in(tmp_dir: Path, final: Path) -> None:
     """Replace ``final`` by ``tmp_dir`` with renames only (the old page stays whole until the last one)."""
     old: Path | None = None
     if final.exists():
-        old = final.with_name(f".{final.name}.old-{os.getpid()}")
+        old = reserve_temp_beside(final, ".old")
         os.replace(final, old)
     try:
-        os.replace(tmp_dir, final)
+        commit_temp(tmp_dir, final)
     except OSError:
         if old is not None:
             os.replace(old, final)
+            forget_temp(old)
         raise
     if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
+        discard_temp(old)
 
 
 def build_review(output_path: Path) -> ReviewPage:
@@ -280,7 +281,7 @@ def build_review(output_path: Path) -> ReviewPage:
     data = read_takes(read_timeline(output_path), output_path)
     final = review_dir_for(output_path)
     try:
-        tmp_dir = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent))
+        tmp_dir = create_temp_dir_beside(final, ".tmp")
     except OSError as exc:
         raise OutputPathError(f"cannot write the review page beside {output_path}: {exc.strerror or exc}",
                               hint="choose an output folder you can write to") from exc
@@ -300,7 +301,7 @@ def build_review(output_path: Path) -> ReviewPage:
         os.chmod(tmp_dir, 0o755)
         _swap_in(tmp_dir, final)
     except BaseException:
-        shutil.rmtree(tmp_dir, ignore_errors=True)
+        discard_temp(tmp_dir)
         raise
     size = sum(p.stat().st_size for p in final.rglob("*") if p.is_file())
     takes = [t for s in sections for t in s["takes"]]

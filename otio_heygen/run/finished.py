@@ -14,6 +14,7 @@ import shutil
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from otio_heygen.fsutil import commit_temp, discard_temp, reserve_temp_beside
 from otio_heygen.planning.types import ClipResult, Job
 from otio_heygen.run.contract import Backend
 from otio_heygen.run.journal import Journal, job_seconds
@@ -45,12 +46,15 @@ def place_media(job: Job, record: JobRecord, media_dir: Path) -> Path | None:
     if record.media_path and Path(record.media_path) != dest and valid(Path(record.media_path)):
         src = Path(record.media_path)
         media_dir.mkdir(parents=True, exist_ok=True)
-        tmp = dest.with_name(f".{dest.name}.{os.getpid()}.tmp")
+        tmp = reserve_temp_beside(dest, ".tmp")
         try:
-            os.link(src, tmp)
-        except OSError:
-            shutil.copy2(src, tmp)
-        os.replace(tmp, dest)
+            try:
+                os.link(src, tmp)
+            except OSError:
+                shutil.copy2(src, tmp)
+            commit_temp(tmp, dest)
+        finally:
+            discard_temp(tmp)  # nothing left once committed
         return dest
     return None
 

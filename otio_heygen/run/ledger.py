@@ -54,7 +54,7 @@ from pathlib import Path
 from typing import Literal, Protocol
 
 from otio_heygen.errors import ConfigError
-from otio_heygen.fsutil import create_temp_beside
+from otio_heygen.fsutil import commit_temp, discard_temp, reserve_temp_beside
 
 __all__ = [
     "PREVIEW_ACCOUNT",
@@ -305,20 +305,18 @@ def place_copy(copy: LocalCopy, dest: Path) -> bool:
         except OSError:
             pass
     dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = create_temp_beside(dest, ".link")
+    tmp = reserve_temp_beside(dest, ".link")
     try:
-        tmp.unlink()
         try:
             os.link(src, tmp)
         except OSError:
             shutil.copyfile(src, tmp)
         if tmp.stat().st_size != copy.size or sha256_of(tmp) != copy.sha256:
             return False  # changed while copying
-        os.replace(tmp, dest)
+        commit_temp(tmp, dest)
         return True
     finally:
-        if tmp.exists():
-            tmp.unlink()
+        discard_temp(tmp)  # nothing left once committed
 
 
 class AccountLedger:

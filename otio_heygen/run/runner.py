@@ -34,13 +34,14 @@ counts in the estimate, the budget check and ``spent_usd``.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from pathlib import Path
 
-from otio_heygen.errors import BudgetExceededError, ConfigError, InterruptedRunError, OutputPathError
+from otio_heygen.errors import BudgetExceededError, ConfigError, InterruptedRunError, OutputPathError, StopNow
 from otio_heygen.money import fits_budget, format_usd, micros_to_usd
 from otio_heygen.planning.types import ClipResult, Job, RenderRequest
 from otio_heygen.run.contract import Backend
@@ -229,8 +230,9 @@ def _run_workers(
     results: dict[str, ClipResult],
     failures: dict[str, JobFailure],
 ) -> bool:
-    """Run ``todo`` on the worker pool, filling ``results`` / ``failures``; True when interrupted."""
-    interrupted = False
+    """Run ``todo`` on the worker pool, filling ``results`` / ``failures``; True when interrupted (Ctrl-C:
+    the workers end the calls in hand, journal resumable; Ctrl-C again meanwhile raises ``StopNow`` at once)."""
+    interrupted = now = False
     pool = ThreadPoolExecutor(max_workers=min(64, max(2, 2 * concurrency)), thread_name_prefix="otio-heygen")
     futures: dict[Future[ClipResult | str | None], Job] = {}
     try:
@@ -241,11 +243,13 @@ def _run_workers(
             _done, pending = wait(pending, timeout=0.2)
     except KeyboardInterrupt:
         interrupted = True
-        step.stop.interrupt()
-        emit({"event": "interrupted"})
+        try:
+            step.stop.interrupt()
+            emit({"event": "interrupted"})
+        except KeyboardInterrupt:
+            now = True
     finally:
-        pool.shutdown(wait=True, cancel_futures=True)
-        step.poller.close()
+        _wind_down(pool, step, now=now)
     for future, job in futures.items():
         if future.cancelled():
             continue
@@ -255,6 +259,18 @@ def _run_workers(
         elif isinstance(outcome, str):
             failures[job.key] = JobFailure(job, outcome)
     return interrupted
+
+
+def _wind_down(pool: ThreadPoolExecutor, step: JobStep, *, now: bool) -> None:
+    """Wait for the workers, unless ``now`` or a Ctrl-C comes while waiting: then ``StopNow``."""
+    with contextlib.suppress(KeyboardInterrupt):
+        if not now:
+            pool.shutdown(wait=True, cancel_futures=True)
+            step.poller.close()
+            return
+    step.stop.interrupt()
+    pool.shutdown(wait=False, cancel_futures=True)
+    raise StopNow("stopped at once: Ctrl-C again while the run was stopping")
 
 
 def _plan_event(unique: Sequence[Job], replayed: Replayed, estimate: float, concurrency: int, run_id: int) -> Event:

@@ -9,10 +9,8 @@ attempt is ``download.stream_to_file``, the finished file is checked by ``probe.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import logging
-import os
 import random
 import time
 import uuid
@@ -53,7 +51,7 @@ from otio_heygen.backends.heygen.retry import (
     should_retry,
 )
 from otio_heygen.errors import ApiError, MediaError, PhotoError
-from otio_heygen.fsutil import create_temp_beside
+from otio_heygen.fsutil import commit_temp, create_temp_beside, discard_temp
 from otio_heygen.media.files import AUDIO_MIMES, IMAGE_MIMES, MAX_UPLOAD_BYTES, sniff_mime
 from otio_heygen.run.contract import BackendError, TransportError
 
@@ -319,11 +317,10 @@ class HeyGenClient:
         try:
             self._download_to(video_id, tmp, video)
             probe = probe_video(tmp)
-            os.replace(tmp, dest)
+            commit_temp(tmp, dest)
             return probe
         finally:
-            with contextlib.suppress(FileNotFoundError):
-                tmp.unlink()
+            discard_temp(tmp)  # nothing left once committed
 
     def _download_to(self, video_id: str, tmp: Path, video: VideoData | None) -> None:
         """Retry broken downloads within ``RETRY_BUDGET_S``; a refused (expired) URL is
