@@ -244,7 +244,11 @@ def pid_alive(pid: int) -> bool:
         return False
     except OSError:
         return True  # EPERM: alive, another user's
-    return True
+    try:  # Linux: a killed child its parent has not reaped yet still answers kill(pid, 0)
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True
+    return stat.rpartition(")")[2].split()[:1] != ["Z"]
 
 
 def _stale(path: Path, now: float, legacy: bool, is_alive: Callable[[int], bool]) -> bool:

@@ -101,6 +101,11 @@ def test_pid_alive_tells_a_running_process_from_a_gone_one() -> None:
         assert running.stdin is not None
         running.stdin.close()
     assert not pid_alive(dead_pid())
+    if Path("/proc/self/stat").exists():  # Linux: a child killed but not reaped yet (a zombie) is gone too
+        with subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()"], stdin=subprocess.PIPE) as zombie:
+            zombie.kill()
+            os.waitid(os.P_PID, zombie.pid, os.WEXITED | os.WNOWAIT)  # it has ended; still not reaped
+            assert not pid_alive(zombie.pid)
 
 
 def _touch(path: Path, *, age_s: float = 0.0, folder: bool = False) -> Path:

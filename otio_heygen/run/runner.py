@@ -9,12 +9,12 @@ create with the same key, so nothing is billed twice.
 The per-job steps live in ``otio_heygen.run.job``, the run-wide limits in
 ``otio_heygen.run.limits``, the polling in ``otio_heygen.run.poll``, the report and cost
 estimate in ``otio_heygen.run.report``, the replay of clips finished before in
-``otio_heygen.run.finished``. Threads: a pool of ``2 x concurrency`` workers runs whole jobs,
-longest section first (render time grows with length, so the batch ends as early as the
-account's slots allow; results stay in timeline order); a render slot (``AdaptiveLimiter``) is
-held from create to completion so at most ``concurrency`` renders run at once, while other
-workers upload ahead and download behind; one poller thread checks every render in flight at
-once. A 429 lowers the allowed concurrency and pauses new creates for ``Retry-After``; successes
+``otio_heygen.run.finished``, the worker pool and Ctrl-C in ``otio_heygen.run.workers``. Threads: a
+pool of ``2 x concurrency`` workers runs whole jobs, longest section first (render time grows with
+length, so the batch ends as early as the account's slots allow; results stay in timeline order); a
+render slot (``AdaptiveLimiter``) is held from create to completion so at most ``concurrency`` renders
+run at once, while other workers upload ahead and download behind; one poller thread checks every
+render in flight at once. A 429 lowers the allowed concurrency and pauses new creates for ``Retry-After``; successes
 raise it back one step at a time. 401/402 stop new creates; renders already paid for are still
 polled and downloaded. A service that cannot be reached at all (``Unreachable``) stops the whole
 run at once and is raised.
@@ -34,15 +34,13 @@ counts in the estimate, the budget check and ``spent_usd``.
 
 from __future__ import annotations
 
-import contextlib
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from pathlib import Path
 
-from otio_heygen.errors import BudgetExceededError, ConfigError, InterruptedRunError, OutputPathError, StopNow
+from otio_heygen.errors import BudgetExceededError, ConfigError, InterruptedRunError, OutputPathError
 from otio_heygen.money import fits_budget, format_usd, micros_to_usd
 from otio_heygen.planning.types import ClipResult, Job, RenderRequest
 from otio_heygen.run.contract import Backend
@@ -59,6 +57,7 @@ from otio_heygen.run.reuse import AccountBook
 from otio_heygen.run.slots import SlotPool
 from otio_heygen.run.steps import RunOptions, build_request, describe_error
 from otio_heygen.run.takes import plan_regenerations
+from otio_heygen.run.workers import run_workers
 
 __all__ = [
     "AdaptiveLimiter",
@@ -224,57 +223,6 @@ def _rank(todo: list[Job], step: JobStep, longest_first: bool) -> None:
         step.limiter.expect(rank)  # before any job starts: worker threads start in no fixed order
 
 
-def _run_workers(
-    todo: Sequence[Job],
-    step: JobStep,
-    concurrency: int,
-    emit: Callable[[Event], None],
-    results: dict[str, ClipResult],
-    failures: dict[str, JobFailure],
-) -> bool:
-    """Run ``todo`` on the worker pool, filling ``results`` / ``failures``; True when interrupted (Ctrl-C:
-    the workers end the calls in hand, journal resumable; Ctrl-C again meanwhile raises ``StopNow`` at once)."""
-    interrupted = now = False
-    pool = ThreadPoolExecutor(max_workers=min(64, max(2, 2 * concurrency)), thread_name_prefix="otio-heygen")
-    futures: dict[Future[ClipResult | str | None], Job] = {}
-    try:
-        for job in todo:
-            futures[pool.submit(step.run, job)] = job
-        pending = set(futures)
-        while pending:
-            _done, pending = wait(pending, timeout=0.2)
-    except KeyboardInterrupt:
-        interrupted = True
-        try:
-            step.stop.interrupt()
-            emit({"event": "interrupted"})
-        except KeyboardInterrupt:
-            now = True
-    finally:
-        _wind_down(pool, step, now=now)
-    for future, job in futures.items():
-        if future.cancelled():
-            continue
-        outcome = future.result()
-        if isinstance(outcome, ClipResult):
-            results[job.key] = outcome
-        elif isinstance(outcome, str):
-            failures[job.key] = JobFailure(job, outcome)
-    return interrupted
-
-
-def _wind_down(pool: ThreadPoolExecutor, step: JobStep, *, now: bool) -> None:
-    """Wait for the workers, unless ``now`` or a Ctrl-C comes while waiting: then ``StopNow``."""
-    with contextlib.suppress(KeyboardInterrupt):
-        if not now:
-            pool.shutdown(wait=True, cancel_futures=True)
-            step.poller.close()
-            return
-    step.stop.interrupt()
-    pool.shutdown(wait=False, cancel_futures=True)
-    raise StopNow("stopped at once: Ctrl-C again while the run was stopping")
-
-
 def _plan_event(unique: Sequence[Job], replayed: Replayed, estimate: float, concurrency: int, run_id: int) -> Event:
     return {
         "event": "plan",
@@ -402,7 +350,7 @@ def run_jobs(
         )
         _rank(todo, step, options.longest_first)
         failures: dict[str, JobFailure] = {}
-        interrupted = _run_workers(todo, step, options.concurrency, emit, results, failures) if todo else False
+        interrupted = run_workers(todo, step, options.concurrency, emit, results, failures) if todo else False
         if step.stop.fatal is not None and not interrupted:
             journal.finish_run(run_id, "failed")
             raise step.stop.fatal
