@@ -95,7 +95,10 @@ def rerun_buys_nothing_twice(tmp_path: Path, fake: FakeHeyGen, args: list[str], 
                              capsys: pytest.CaptureFixture[str]) -> None:
     heygen_env(monkeypatch, fake, tmp_path)
     assert main(args) == 0, capsys.readouterr().err
-    assert json_lines(capsys.readouterr().out)[-1]["rendered"] == SECTIONS
+    result = json_lines(capsys.readouterr().out)[-1]
+    # each section's render was bought by the stopped run: picked up again (rendered) or found in the
+    # account ledger (reused), never bought a second time
+    assert result["bought"]["count"] == 0 and result["rendered"] + result["reused"] == SECTIONS, result
     assert fake.creates == SECTIONS and sorted(fake.creates_by_key.values()) == [1] * SECTIONS
     assert placed_sections(tmp_path / "out" / "cut_avatar.otio") == [f"Part {i + 1}" for i in range(SECTIONS)]
 
