@@ -111,9 +111,12 @@ def _stop_now(json_mode: bool) -> NoReturn:
     one line is printed, and the process ends with 130 through ``os._exit``: the worker threads may be
     inside a download or an encode, and a normal exit would wait for them. That is safe because the
     journal and the ledger are SQLite (or PostgreSQL) and every step is one transaction: ending here is
-    what a SIGKILL does, which the crash-resume tests prove resumable, without paying twice. A team
-    ledger's render slots held by the stopped renders are freed when their lease runs out, as after a
-    crash. Further Ctrl-C are ignored while this runs (it takes milliseconds)."""
+    what a SIGKILL does, which the crash-resume tests prove resumable, without paying twice (on its way
+    here ``StopNow`` already closed the run in the journal as interrupted, the backend and the ledger;
+    a render slot a worker still held is freed when its lease runs out, as after a crash). A temp a
+    worker makes or renames after this point is refused (``remove_live_temps(final=True)``) or left to
+    the next render's sweep (``fsutil.remove_stale_temps``: its process is gone by then). Further
+    Ctrl-C are ignored while this runs (it takes milliseconds)."""
     with contextlib.suppress(ValueError):  # not the main thread (an embedding app): nothing to ignore
         signal.signal(signal.SIGINT, signal.SIG_IGN)
     remove_live_temps(final=True)
