@@ -65,11 +65,12 @@ _NAME = re.compile(
     r"^\.(?P<stem>.*)\.oh-(?P<host>[0-9a-f]{4})-(?P<pid>[1-9][0-9]{0,9})-(?P<token>[0-9a-f]{8})"
     r"(?P<suffix>(?:\.[A-Za-z0-9_-]+)*)$"
 )
-# what earlier versions made beside clips in the media folder: create_temp_beside's ``.{stem}.{12 hex}
-# {suffix}`` and run/finished.py's ``.{name}.{pid}.tmp``
+# what earlier versions made in the media folder and the journal's audio folder: create_temp_beside's
+# ``.{stem}.{12 hex}{suffix}``, run/finished.py's ``.{name}.{pid}.tmp``, media/encode.py's mkstemp ``.part``
 _LEGACY = (
     re.compile(r"^\..+\.[0-9a-f]{12}(?:\.mp4|\.part|\.mov\.part|\.link|\.jpg)$"),
     re.compile(r"^\..+\.[0-9]+\.tmp$"),
+    re.compile(r"^\..+\.[a-z0-9_]{8}\.part$"),
 )
 
 
@@ -278,10 +279,10 @@ def remove_stale_temps(
 
     A hidden name of our scheme (``temp_name``) made on this machine goes when its process is gone
     (or its pid is ours but this process never made it); one made on another machine only when
-    untouched for ``FOREIGN_STALE_S``. In the ``legacy_in`` folders (the media folders, which only our
-    clips live in) the names earlier versions used, with no owner in them, go when untouched for
-    ``LEGACY_QUIET_S`` (a run of an old version would be writing to them). Anything else is never
-    touched, nor a temp of a live process.
+    untouched for ``FOREIGN_STALE_S``. In the ``legacy_in`` folders (the media folders and the journal's
+    audio folder, which only our files live in) the names earlier versions used, with no owner in them,
+    go when untouched for ``LEGACY_QUIET_S`` (a run of an old version would be writing to them).
+    Anything else is never touched, nor a temp of a live process.
     """
     now = time.time() if now is None else now
     legacy = {Path(f) for f in legacy_in}

@@ -167,9 +167,10 @@ class _Tracker:
 def _remove_stale_temps(media_dir: Path, journal_dir: Path, options: RenderOptions) -> None:
     """Before anything is written: the temp files an earlier run could not clean (killed, power lost)
     in the output's folder, its media folder and the journal's audio folder (``fsutil.remove_stale_temps``:
-    only our own names, only when their process is gone)."""
-    media = [media_dir, masters_dir(media_dir, options.media_format)]
-    remove_stale_temps([journal_dir, *media, journal_dir / JOURNAL_DIRNAME / "audio"], legacy_in=media)
+    only our own names, only when their process is gone; in our own folders also the names earlier
+    versions used, once untouched for ten minutes)."""
+    ours = [media_dir, masters_dir(media_dir, options.media_format), journal_dir / JOURNAL_DIRNAME / "audio"]
+    remove_stale_temps([journal_dir, *ours], legacy_in=ours)
 
 
 def run_render(

@@ -131,6 +131,7 @@ def test_stale_temps_of_gone_processes_go_live_and_foreign_files_stay(tmp_path: 
         _touch(media / name("Part_3", ".part", gone, "beef"), age_s=FOREIGN_STALE_S + 60),
         _touch(media / ".Part_4.0123456789ab.mov.part", age_s=LEGACY_QUIET_S + 60),
         _touch(media / ".Part_5.mp4.4242.tmp", age_s=LEGACY_QUIET_S + 60),
+        _touch(media / ".0a1b2c3d4e5f60718293a4b5.k2_x9abc.part", age_s=LEGACY_QUIET_S + 60),  # mkstemp's
     ]
     ours_live = create_temp_beside(media / "Part_6.mp4", ".part")
     kept = [
