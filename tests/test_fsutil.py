@@ -171,3 +171,11 @@ def _umask() -> int:
     probe = subprocess.run([sys.executable, "-c", "import os; m = os.umask(0); print(m)"],
                            capture_output=True, text=True, check=True)
     return int(probe.stdout)
+
+
+@pytest.mark.parametrize("ending", ["raise RuntimeError('a bug')", "sys.exit(1)", "pass"])
+def test_a_process_that_ends_any_other_way_leaves_no_temp_behind(tmp_path: Path, ending: str) -> None:
+    script = ("import sys\nfrom pathlib import Path\nfrom otio_heygen.fsutil import create_temp_beside\n"
+              f"create_temp_beside(Path(sys.argv[1]) / 'Part_1.mp4', '.part').write_bytes(b'partial')\n{ending}\n")
+    subprocess.run([sys.executable, "-c", script, str(tmp_path)], capture_output=True, timeout=60)
+    assert list(tmp_path.iterdir()) == []
