@@ -9,6 +9,7 @@ in a call; the CLI then removes this process's temp files and exits at once (``o
 from __future__ import annotations
 
 import contextlib
+import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 
@@ -32,11 +33,19 @@ def run_workers(
     """Run ``todo`` on the worker pool, filling ``results`` / ``failures``; True when interrupted (Ctrl-C:
     the workers end the calls in hand, journal resumable; Ctrl-C again meanwhile raises ``StopNow`` at once)."""
     interrupted = now = False
-    pool = ThreadPoolExecutor(max_workers=min(64, max(2, 2 * concurrency)), thread_name_prefix="otio-heygen")
+    # no job starts before every job is queued: a busy first worker could otherwise hold the main thread
+    # inside ``submit`` (starting the next thread), where a Ctrl-C would leave that thread out of the
+    # pool's list, and out of the graceful wait
+    queued = threading.Event()
+    pool = ThreadPoolExecutor(max_workers=min(64, max(2, 2 * concurrency)), thread_name_prefix="otio-heygen",
+                              initializer=queued.wait)
     futures: dict[Future[ClipResult | str | None], Job] = {}
     try:
-        for job in todo:
-            futures[pool.submit(step.run, job)] = job
+        try:
+            for job in todo:
+                futures[pool.submit(step.run, job)] = job
+        finally:
+            queued.set()
         pending = set(futures)
         while pending:
             _done, pending = wait(pending, timeout=0.2)
