@@ -12,6 +12,7 @@ import contextlib
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
+from typing import Any
 
 from otio_heygen.errors import StopNow
 from otio_heygen.planning.types import ClipResult, Job
@@ -57,7 +58,7 @@ def run_workers(
         except KeyboardInterrupt:
             now = True
     finally:
-        _wind_down(pool, step, now=now)
+        _wind_down(pool, step, set(futures), now=now)
     for future, job in futures.items():
         if future.cancelled():
             continue
@@ -69,11 +70,18 @@ def run_workers(
     return interrupted
 
 
-def _wind_down(pool: ThreadPoolExecutor, step: JobStep, *, now: bool) -> None:
-    """Wait for the workers, unless ``now`` or a Ctrl-C comes while waiting: then ``StopNow``."""
+def _wind_down(pool: ThreadPoolExecutor, step: JobStep, futures: set[Future[Any]], *, now: bool) -> None:
+    """Wait for the workers, unless ``now`` or a Ctrl-C comes while waiting: then ``StopNow``.
+
+    The wait is in slices (``wait`` with a timeout, not an endless ``join``): the kernel may hand the
+    second Ctrl-C to a worker thread, and the main thread only runs Python's handler once it wakes."""
     with contextlib.suppress(KeyboardInterrupt):
         if not now:
-            pool.shutdown(wait=True, cancel_futures=True)
+            pool.shutdown(wait=False, cancel_futures=True)
+            pending = {future for future in futures if not future.done()}
+            while pending:
+                _done, pending = wait(pending, timeout=0.2)
+            pool.shutdown(wait=True)  # every job has ended: the threads only leave their loop
             step.poller.close()
             return
     step.stop.interrupt()
