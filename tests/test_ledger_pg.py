@@ -16,7 +16,7 @@ from otio_heygen.errors import BudgetExceededError, ConfigError
 from otio_heygen.run.ledger import open_ledger
 from otio_heygen.run.ledger_pg import TEAM_MIGRATIONS, PgLedgerStore, redact_url
 from otio_heygen.run.ledger_sqlite import MIGRATIONS
-from otio_heygen.run.slots import PgSlots
+from otio_heygen.run.slots_pg import PgSlots
 
 ACC = "heygen:team"
 
