@@ -155,7 +155,8 @@ class PgSlots:
         taken, limit, holders, lowest = rows[0]
         got = [int(s) for s in taken or ()]
         by_ws = Counter(str(w) for w in holders or ())
-        by_ws[self.workstation] += len(got)
+        if got:
+            by_ws[self.workstation] += len(got)
         wait = SlotWait(
             in_use=sum(by_ws.values()), limit=int(limit), holders=dict(by_ws),
             limited_by=str(lowest) if int(limit) < self.limit and lowest else None,
@@ -200,8 +201,12 @@ class PgSlots:
 
     def _fetch(self, gen: int, want: int) -> None:
         got: list[int] = []
+        wait: SlotWait | None = None
         try:
             got, wait = self._try_take(want)
+        except Exception:
+            if not self._closed.is_set():
+                raise  # the database is unreachable: the job fails with it (a rerun resumes)
         finally:
             with self._cond:
                 self._fetching = False
@@ -210,7 +215,7 @@ class PgSlots:
                     self._tried_gen, self._last_wait = -1, None
                 else:  # look again when a slot is given back, or at the fallback poll
                     self._tried_gen, self._next_poll = gen, time.monotonic() + self._poll_s
-                    self._last_wait = wait
+                    self._last_wait = wait or self._last_wait
                 self._cond.notify_all()
 
     def _surplus(self) -> list[int]:
@@ -319,7 +324,7 @@ class PgSlots:
         """Wake this process's waiters when a slot or a claimed section is given back anywhere."""
         while not self._closed.is_set():
             try:
-                for note in self._listen_conn.notifies(timeout=1.0):
+                for note in self._listen_conn.notifies(timeout=0.2):  # short: close() joins this thread
                     with self._cond:
                         if note.payload.startswith("claim:"):
                             self._claim_gen[note.payload[6:]] += 1
