@@ -8,8 +8,8 @@ Three sinks for the runner's events (plain dicts, see ``otio_heygen.run.runner.E
 - :class:`JsonLinesSink`: one JSON object per line (``--json``), nothing else;
 - :class:`QuietSink`: nothing (stderr is not a terminal).
 
-:func:`make_progress` picks one. :func:`status_report` summarises a journal without any
-network call; :func:`render_status` prints that summary as a table.
+:func:`make_progress` picks one. :func:`render_status` prints the summary of a journal
+(``otio_heygen.run.status.status_report``, no network call) as a table.
 """
 
 from __future__ import annotations
@@ -31,8 +31,7 @@ from rich.table import Table
 from rich.text import Text
 
 from otio_heygen.media.sync import MIN_CONFIDENCE
-from otio_heygen.run.journal import Journal
-from otio_heygen.run.journal_records import ACTIVE_STATES
+from otio_heygen.run.status import status_report
 
 __all__ = [
     "JsonLinesSink",
@@ -55,6 +54,7 @@ _STYLES = {
     "encoding": "magenta",
     "done": "green",
     "failed": "bold red",
+    "interrupted": "bold yellow",
 }
 
 
@@ -236,80 +236,6 @@ def _float(value: object) -> float:
     return float(value) if isinstance(value, (int, float)) else 0.0
 
 
-def _sync_of(finish_info: dict[str, Any] | None) -> dict[str, Any] | None:
-    """The lip-sync measurement a finished job recorded (offset in ms and frames, flagged)."""
-    provenance = (finish_info or {}).get("provenance")
-    sync = provenance.get("sync") if isinstance(provenance, dict) else None
-    return sync if isinstance(sync, dict) else None
-
-
-def status_report(journal: Journal, *, now: float | None = None) -> dict[str, Any]:
-    """What the journal knows: every job of the latest run with its state, and the money spent
-    (all billed renders in the journal, earlier runs and edited-away sections included): ``bought``
-    by this output versus ``reused`` (finished from what the account already owned: free)."""
-    wall = time.time() if now is None else now
-    runs = journal.runs()
-    last = runs[-1] if runs else None
-    every = journal.records()
-    records = [r for r in every if r.last_run == last.id] if last is not None else every
-    if not records:
-        records = every
-    jobs: list[dict[str, Any]] = []
-    counts = {"done": 0, "running": 0, "failed": 0, "waiting": 0}
-    for record in records:
-        since = wall - record.state_since if record.state_since is not None else None
-        if record.state == "done":
-            counts["done"] += 1
-        elif record.state in ACTIVE_STATES:
-            counts["running"] += 1
-        elif record.state == "failed":
-            counts["failed"] += 1
-        else:
-            counts["waiting"] += 1
-        jobs.append(
-            {
-                "section": record.section_name,
-                "index": record.section_index,
-                "take": record.take,
-                "state": record.state,
-                "for_s": round(since, 1) if since is not None else None,
-                "video_id": record.video_id,
-                "media": record.media_path,
-                "error": record.error,
-                "cost_usd": record.cost_usd if record.billed else 0.0,
-                "bought": record.billed,
-                "reused": record.state == "done" and not record.billed,
-                "job_key": record.key,
-                "sync": _sync_of(record.finish_info),
-            }
-        )
-    return {
-        "journal": str(journal.path),
-        "last_run": None
-        if last is None
-        else {
-            "id": last.id,
-            "backend": last.backend,
-            "started_at": last.started_at,
-            "finished_at": last.finished_at,
-            "outcome": last.outcome or "running or killed",
-        },
-        "jobs": jobs,
-        "counts": counts,
-        "older_jobs": len(every) - len(records),
-        "spent_usd": round(journal.spent_usd(), 4),
-        "bought": {
-            "count": sum(1 for r in every if r.billed),
-            "seconds": round(sum(r.seconds for r in every if r.billed), 3),
-            "usd": round(journal.spent_usd(), 4),
-        },
-        "reused": {
-            "count": sum(1 for r in records if r.state == "done" and not r.billed),
-            "seconds": round(sum(r.seconds for r in records if r.state == "done" and not r.billed), 3),
-        },
-    }
-
-
 def render_status(report: dict[str, Any], console: Console) -> None:
     """Print a status report as an editor reads it."""
     last = report.get("last_run")
@@ -334,6 +260,8 @@ def render_status(report: dict[str, Any], console: Console) -> None:
                 ms, fr = round(sync["offset_ms"]) or 0, round(sync["offset_frames"], 1) + 0.0  # no "-0"
                 offset = f"sync {ms:+d} ms ({fr:+.1f} fr)"
                 details = f"{offset}{' OFF' if sync.get('flagged') else ''}  {details}"
+        elif job["state"] == "interrupted" and job["video_id"]:
+            details = f"video {job['video_id']} (paid: the next run picks it up)"
         else:
             details = f"video {job['video_id']}" if job["video_id"] else ""
         table.add_row(
@@ -346,12 +274,15 @@ def render_status(report: dict[str, Any], console: Console) -> None:
     console.print(table)
     counts = report["counts"]
     bought, reused = report.get("bought") or {}, report.get("reused") or {}
+    interrupted = f"{counts['interrupted']} interrupted, " if counts.get("interrupted") else ""
     console.print(
-        f"{counts['done']} done, {counts['running']} running, {counts['failed']} failed, "
+        f"{counts['done']} done, {counts['running']} running, {interrupted}{counts['failed']} failed, "
         f"{counts['waiting']} waiting - bought {bought.get('count', 0)} (${report['spent_usd']:.2f}), "
         f"reused {reused.get('count', 0)} (free)"
     )
-    if counts["failed"] or counts["running"] or counts["waiting"]:
+    if (last or {}).get("alive"):
+        console.print("A render is working on this output now; `status` again shows its progress.")
+    elif counts["failed"] or counts["running"] or counts.get("interrupted") or counts["waiting"]:
         console.print(
             "Run the same render command again: failed sections are retried, renders already paid for "
             "are picked up, nothing is billed twice."

@@ -23,6 +23,7 @@ Tree::
     │   ├── PhotoError
     │   ├── MediaError
     │   ├── OutputPathError
+    │   │   └── OutputBusyError       (another live process renders that output)
     │   ├── ConfigError
     │   └── BudgetExceededError
     ├── RenderFailedError             exit 1
@@ -42,6 +43,7 @@ __all__ = [
     "MediaError",
     "NoSectionsError",
     "OtioHeygenError",
+    "OutputBusyError",
     "OutputPathError",
     "PhotoError",
     "RenderFailedError",
@@ -106,6 +108,10 @@ class MediaError(InputError):
 
 class OutputPathError(InputError):
     """The output path is unusable (equal to the input, not writable...)."""
+
+
+class OutputBusyError(OutputPathError):
+    """Another live otio-heygen process is rendering the same output: nothing was started."""
 
 
 class ConfigError(InputError):

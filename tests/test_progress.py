@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -120,7 +121,8 @@ def make_journal(root: Path) -> None:
         journal.set_state("Verse-1", "done", video_id="v1", billed=1, media_path="/out/01_Verse_take1.mp4")
         journal.set_state("Chorus-1", "rendering", video_id="v2", billed=1)
         journal.set_state("Bridge-1", "failed", error="HeyGen could not render section 'Bridge': no face")
-        clock[0] += 600
+        clock[0] += 880
+        journal.heartbeat(run)  # this process, heard from 20 s before the reports below look
 
 
 def test_status_report_from_the_journal_alone(tmp_path: Path) -> None:
@@ -132,7 +134,7 @@ def test_status_report_from_the_journal_alone(tmp_path: Path) -> None:
         ("Chorus", "rendering"),
         ("Bridge", "failed"),
     ]
-    assert report["counts"] == {"done": 1, "running": 1, "failed": 1, "waiting": 0}
+    assert report["counts"] == {"done": 1, "running": 1, "interrupted": 0, "failed": 1, "waiting": 0}
     assert report["jobs"][1]["for_s"] == pytest.approx(900.0)
     assert report["spent_usd"] == pytest.approx(0.8)  # two billed renders of 4 s at $0.10
     buffer = io.StringIO()
@@ -141,8 +143,36 @@ def test_status_report_from_the_journal_alone(tmp_path: Path) -> None:
     assert "15m00s" in text and "no face" in text and "01_Verse_take1.mp4" in text
     assert "1 done, 1 running, 1 failed, 0 waiting - bought 2 ($0.80), reused 0 (free)" in text
     assert report["bought"] == {"count": 2, "seconds": 8.0, "usd": 0.8} and report["reused"]["count"] == 0
-    assert "Run the same render command again" in text
+    assert "A render is working on this output now" in text and "Run the same render command again" not in text
     assert "Edited away" not in text and "1 older journal entries" in text
+    assert report["last_run"]["alive"] is True and report["last_run"]["pid"] == os.getpid()
+
+
+@pytest.mark.parametrize(
+    ("now", "alive", "why"),
+    [(1_900.0, False, "is gone"), (2_000.0, True, "has not been heard from for 120 s")],
+    ids=["process-gone", "heartbeat-stale"],
+)
+def test_status_shows_the_jobs_of_a_dead_run_as_interrupted_not_running(
+    tmp_path: Path, now: float, alive: bool, why: str
+) -> None:
+    make_journal(tmp_path)
+    with Journal.open(tmp_path, create=False) as journal:
+        report = status_report(journal, now=now, is_alive=lambda pid: alive)
+    assert [(j["section"], j["state"]) for j in report["jobs"]] == [
+        ("Verse", "done"),
+        ("Chorus", "interrupted"),
+        ("Bridge", "failed"),
+    ]
+    assert report["jobs"][1]["journal_state"] == "rendering"
+    assert report["counts"] == {"done": 1, "running": 0, "interrupted": 1, "failed": 1, "waiting": 0}
+    assert report["last_run"]["alive"] is False and why in report["last_run"]["outcome"]
+    buffer = io.StringIO()
+    render_status(report, Console(file=buffer, width=160))
+    text = buffer.getvalue()
+    assert "1 done, 0 running, 1 interrupted, 1 failed, 0 waiting" in text
+    assert "video v2 (paid: the next run picks it up)" in text
+    assert f"interrupted: process {os.getpid()} on" in text and "Run the same render command again" in text
 
 
 def test_status_command_table_and_json_of_an_earlier_versions_folder_journal(tmp_path: Path) -> None:

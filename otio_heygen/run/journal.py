@@ -15,6 +15,7 @@ The schema and its migrations are in ``otio_heygen.run.journal_schema``, the row
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import threading
 import time
@@ -24,10 +25,11 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from otio_heygen.errors import OutputPathError
+from otio_heygen.errors import OutputBusyError, OutputPathError
 from otio_heygen.planning.types import Job
 from otio_heygen.run.journal_records import JobRecord, JobState, RunRecord, record_from_row
 from otio_heygen.run.journal_schema import apply_migrations
+from otio_heygen.run.liveness import liveness, pid_alive, this_host
 from otio_heygen.run.sqlite_tx import immediate_transaction
 
 __all__ = ["JOURNAL_DIRNAME", "JOURNAL_FILENAME", "Journal", "job_seconds", "journal_path"]
@@ -68,6 +70,13 @@ _UPDATABLE = frozenset(
         "seconds",
     }
 )
+
+
+_RUNS_SQL = "SELECT id, started_at, finished_at, backend, outcome, pid, host, heartbeat_at FROM runs ORDER BY id"
+
+
+def _run_record(row: tuple[Any, ...]) -> RunRecord:
+    return RunRecord(int(row[0]), float(row[1]), row[2], str(row[3]), row[4], row[5], row[6], row[7])
 
 
 class Journal:
@@ -205,10 +214,8 @@ class Journal:
 
     def runs(self) -> list[RunRecord]:
         with self._lock:
-            rows = self._db.execute(
-                "SELECT id, started_at, finished_at, backend, outcome FROM runs ORDER BY id"
-            ).fetchall()
-        return [RunRecord(int(r[0]), float(r[1]), r[2], str(r[3]), r[4]) for r in rows]
+            rows = self._db.execute(_RUNS_SQL).fetchall()
+        return [_run_record(row) for row in rows]
 
     def spent_usd(self) -> float:
         """What every billed render in this journal cost (failed renders are not billed)."""
@@ -217,10 +224,36 @@ class Journal:
         return float(row[0])
 
     # -- writing -------------------------------------------------------------------------------------
-    def start_run(self, backend: str) -> int:
+    def start_run(self, backend: str, *, is_alive: Callable[[int], bool] = pid_alive) -> int:
+        """Record a new run of this process; earlier runs left open (their process was killed, or
+        an earlier otio-heygen did not record it) are closed as ``killed``.
+
+        Raises :class:`OutputBusyError` (nothing written) when another run of this output is still
+        alive (``otio_heygen.run.liveness``). Checked and inserted in one write transaction, so two
+        processes starting together cannot both believe they own the output.
+        """
+        now, host = self._now(), this_host()
         with self._tx() as db:
-            cur = db.execute("INSERT INTO runs (started_at, backend) VALUES (?, ?)", (self._now(), backend))
+            for row in db.execute(_RUNS_SQL.replace("ORDER BY", "WHERE finished_at IS NULL ORDER BY")).fetchall():
+                run = _run_record(row)
+                seen = liveness(run, now=now, host=host, is_alive=is_alive)
+                if seen.alive and run.pid != os.getpid():
+                    started = time.strftime("%H:%M", time.localtime(run.started_at))
+                    raise OutputBusyError(
+                        f"This output is being rendered by another otio-heygen ({seen.reason}, started {started})",
+                        hint="wait for it to finish (otio-heygen status shows it), or stop it and run again",
+                    )
+                db.execute("UPDATE runs SET finished_at = ?, outcome = 'killed' WHERE id = ?", (now, run.id))
+            cur = db.execute(
+                "INSERT INTO runs (started_at, backend, pid, host, heartbeat_at) VALUES (?, ?, ?, ?, ?)",
+                (now, backend, os.getpid(), host, now),
+            )
             return int(cur.lastrowid or 0)
+
+    def heartbeat(self, run_id: int) -> None:
+        """Say run ``run_id``'s process is still at work (see ``otio_heygen.run.liveness``)."""
+        with self._tx() as db:
+            db.execute("UPDATE runs SET heartbeat_at = ? WHERE id = ?", (self._now(), run_id))
 
     def finish_run(self, run_id: int, outcome: str) -> None:
         with self._tx() as db:

@@ -56,6 +56,9 @@ class RunRecord:
     finished_at: float | None
     backend: str
     outcome: str | None
+    pid: int | None = None
+    host: str | None = None
+    heartbeat_at: float | None = None
 
 
 def record_from_row(cur: sqlite3.Cursor, row: tuple[Any, ...]) -> JobRecord:

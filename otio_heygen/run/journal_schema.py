@@ -90,11 +90,18 @@ def _m004_take_choices(db: sqlite3.Connection) -> None:
     db.execute("CREATE TABLE meta (name TEXT PRIMARY KEY, value TEXT)")
 
 
+def _m005_run_liveness(db: sqlite3.Connection) -> None:
+    """Which process runs each run, and when it was last heard from (``otio_heygen.run.liveness``)."""
+    for column in ("pid INTEGER", "host TEXT", "heartbeat_at REAL"):
+        db.execute(f"ALTER TABLE runs ADD COLUMN {column}")
+
+
 MIGRATIONS: tuple[tuple[str, Migration], ...] = (
     ("001_jobs", _m001_jobs),
     ("002_runs_and_timings", _m002_runs_and_timings),
     ("003_key_sent_at", _m003_key_sent_at),
     ("004_take_choices", _m004_take_choices),
+    ("005_run_liveness", _m005_run_liveness),
 )
 """Append-only: the position of a migration is its version."""
 

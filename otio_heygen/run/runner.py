@@ -36,8 +36,9 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
+from contextlib import contextmanager
 from pathlib import Path
 
 from otio_heygen.errors import BudgetExceededError, ConfigError, InterruptedRunError, OutputPathError
@@ -50,6 +51,7 @@ from otio_heygen.run.journal import Journal, job_seconds
 from otio_heygen.run.journal_records import ACTIVE_STATES
 from otio_heygen.run.ledger import AccountLedger
 from otio_heygen.run.limits import AdaptiveLimiter, BudgetGuard, Event, Stop
+from otio_heygen.run.liveness import Heartbeat
 from otio_heygen.run.poll import Poller
 from otio_heygen.run.report import JobFailure, RunReport, finished_event, pending_cost_micros
 from otio_heygen.run.reuse import AccountBook
@@ -306,6 +308,21 @@ def _interrupted_error(journal: Journal, run_id: int, report: RunReport, backend
     )
 
 
+@contextmanager
+def _live_run(journal: Journal, run_id: int) -> Iterator[None]:
+    """While the run works: its heartbeat (so ``status`` tells it from a killed one), and an
+    outcome recorded for it whatever way it ends (an unexpected error: ``failed``)."""
+    try:
+        with Heartbeat(lambda: journal.heartbeat(run_id)):
+            yield
+    except KeyboardInterrupt:
+        journal.finish_run(run_id, "interrupted")
+        raise
+    except BaseException:
+        journal.finish_run(run_id, "failed")
+        raise
+
+
 def run_jobs(
     jobs: Sequence[Job],
     *,
@@ -347,32 +364,33 @@ def run_jobs(
     book = AccountBook(ledger, backend, now=journal.now, output=output_label, emit=emit) if ledger is not None else None
     estimate = _check_budget(unique, journal, backend, price, options.budget_usd, book)
     run_id = journal.start_run(backend.name)
-    replayed = replay_done(unique, journal, backend, price, run_id, media_dir, emit)
-    replay_kept(keep, {job.key for job in unique}, journal, backend, media_dir, replayed)
-    results, todo = replayed.results, replayed.todo
-    emit(_plan_event(unique, replayed, estimate, options.concurrency, run_id))
-    step = _make_step(
-        backend=backend,
-        journal=journal,
-        prepare_audio=prepare_audio,
-        finish_clip=finish_clip,
-        make_request=make_request,
-        media_dir=media_dir,
-        options=options,
-        emit=emit,
-        sleep=sleep,
-        clock=clock,
-        price=price,
-        book=book,
-        slots=slots,
-    )
-    _rank(todo, step, options.longest_first)
-    failures: dict[str, JobFailure] = {}
-    interrupted = _run_workers(todo, step, options.concurrency, emit, results, failures) if todo else False
-    if step.stop.fatal is not None and not interrupted:
-        journal.finish_run(run_id, "failed")
-        raise step.stop.fatal
-    journal.finish_run(run_id, "interrupted" if interrupted else ("failed" if failures else "complete"))
+    with _live_run(journal, run_id):
+        replayed = replay_done(unique, journal, backend, price, run_id, media_dir, emit)
+        replay_kept(keep, {job.key for job in unique}, journal, backend, media_dir, replayed)
+        results, todo = replayed.results, replayed.todo
+        emit(_plan_event(unique, replayed, estimate, options.concurrency, run_id))
+        step = _make_step(
+            backend=backend,
+            journal=journal,
+            prepare_audio=prepare_audio,
+            finish_clip=finish_clip,
+            make_request=make_request,
+            media_dir=media_dir,
+            options=options,
+            emit=emit,
+            sleep=sleep,
+            clock=clock,
+            price=price,
+            book=book,
+            slots=slots,
+        )
+        _rank(todo, step, options.longest_first)
+        failures: dict[str, JobFailure] = {}
+        interrupted = _run_workers(todo, step, options.concurrency, emit, results, failures) if todo else False
+        if step.stop.fatal is not None and not interrupted:
+            journal.finish_run(run_id, "failed")
+            raise step.stop.fatal
+        journal.finish_run(run_id, "interrupted" if interrupted else ("failed" if failures else "complete"))
     report = _build_report(
         unique, replayed, results, failures, step, run_id, interrupted, round(clock() - emit.start, 3)
     )

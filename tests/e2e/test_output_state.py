@@ -171,6 +171,8 @@ def as_earlier_version_left_it(output: Path) -> None:
     db = sqlite3.connect(str(legacy), isolation_level=None)
     db.execute("DROP TABLE take_choices")
     db.execute("DROP TABLE meta")
+    for column in ("pid", "host", "heartbeat_at"):
+        db.execute(f"ALTER TABLE runs DROP COLUMN {column}")
     db.execute("DELETE FROM _migrations WHERE name NOT IN ('001_jobs', '002_runs_and_timings', '003_key_sent_at')")
     db.close()
 
