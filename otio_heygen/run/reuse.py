@@ -74,6 +74,8 @@ class AccountBook:
         self.now = now
         self.output = output
         self.emit = emit
+        self._attempts_seen: dict[str, int] = {}
+        """Per job key: the next attempt as ``before_buying`` read it (used once, by ``next_attempt``)."""
         self._completed: set[str] = set()
         """Video ids this run knows the ledger has as completed (set here or read so)."""
 
@@ -105,6 +107,7 @@ class AccountBook:
     def before_buying(self, job: Job, dest: Path) -> Owned | None:
         """What the account has for ``job`` (``copy`` already placed at ``dest``), or None: buy it."""
         entry = self.ledger.entry(job.key)
+        self._attempts_seen[job.key] = entry.next_attempt if entry is not None else 1
         if entry is None:
             return None
         owned = entry.owned
@@ -168,10 +171,17 @@ class AccountBook:
 
     # -- while buying --------------------------------------------------------------------------------
     def next_attempt(self, job: Job) -> int:
+        """The attempt after every one the ledger has for ``job``: read by ``before_buying`` just
+        before this job's first create (nothing here changes attempts, and on a team ledger the job
+        holds its claim meanwhile), else read now."""
+        seen = self._attempts_seen.pop(job.key, None)
+        if seen is not None:
+            return seen
         entry = self.ledger.entry(job.key)
         return entry.next_attempt if entry is not None else 1
 
     def intent(self, job: Job, key: str, attempt: int, cost_usd: float) -> None:
+        self._attempts_seen.pop(job.key, None)  # what was read is out of date from now on
         self.ledger.store.record_intent(
             self.account, job.key, idempotency_key=key, attempt=attempt, section=job.section.name,
             seconds=_seconds(job), cost_usd=cost_usd, now=self.now(),
