@@ -6,8 +6,8 @@
   ``lease_until``. Only one thread of a process asks the database at a time; the others wait
   for what it brings back, so a process never asks for the same free slot twice.
 * **Waiting** costs no queries: giving a slot back sends ``NOTIFY`` in the same statement, and
-  a listener connection wakes this process's waiters, which ask once per notification (not once
-  each). A bounded fallback look (at most every 5 s, a sixth of the lease when that is shorter)
+  a listener connection wakes this process's waiters, which ask once per burst of notifications
+  (renders finishing together), not once each. A bounded fallback look (at most every 5 s, a sixth of the lease when that is shorter)
   picks up slots whose lease ran out without anybody giving them back.
 * **The account's limit** is the smallest ``--concurrency`` of the suites running: each process
   registers what it asked for in ``team_suites`` (leased like the slots) and only slots below
@@ -41,6 +41,9 @@ __all__ = ["PgSlots"]
 _CHANNEL = "otio_heygen_slots"
 _NOW = "EXTRACT(EPOCH FROM clock_timestamp())"
 _POLL_MAX_S = 5.0
+_BURST_S = 0.02
+"""Slots given back together (renders finishing in one poll) wake a waiter once: it looks this long
+after the last notification, not after each."""
 _LIVE = f"lease_until >= {_NOW}"
 _TAKEABLE = (
     "(team_claims.holder = excluded.holder OR team_claims.lease_until < EXTRACT(EPOCH FROM statement_timestamp()))"
@@ -113,6 +116,7 @@ class PgSlots:
         self._waiting = 0
         self._fetching = False
         self._slot_gen = 0  # bumped by every slot given back at the account (NOTIFY)
+        self._notified_at = 0.0  # when the last one came: a burst of them is answered with one look
         self._tried_gen = -1  # what the last fruitless fetch had seen (-1: ask at once)
         self._next_poll = 0.0
         self._last_wait: SlotWait | None = None
@@ -179,15 +183,20 @@ class PgSlots:
                             self._held.append(self._ready.pop())
                             self.max_held = max(self.max_held, len(self._held))
                             return True
+                        now = time.monotonic()
+                        settled = now >= self._notified_at + _BURST_S
                         if not self._fetching and (
-                            self._slot_gen != self._tried_gen or time.monotonic() >= self._next_poll
+                            (self._slot_gen != self._tried_gen and settled) or now >= self._next_poll
                         ):
                             self._fetching, gen, want = True, self._slot_gen, self._waiting
                             break
                         news = self._last_wait
                         if on_wait and news and (reported is None or reported.limit != news.limit):
                             break  # say so outside the lock
-                        self._cond.wait(min(0.25, max(0.01, self._next_poll - time.monotonic())))
+                        wake = self._next_poll
+                        if self._slot_gen != self._tried_gen:
+                            wake = min(wake, self._notified_at + _BURST_S)
+                        self._cond.wait(min(0.25, max(0.005, wake - now)))
                 if want:
                     self._fetch(gen, want)
                 elif on_wait is not None and news is not None:
@@ -330,6 +339,7 @@ class PgSlots:
                             self._claim_gen[note.payload[6:]] += 1
                         else:
                             self._slot_gen += 1
+                            self._notified_at = time.monotonic()
                         self._cond.notify_all()
                     if self._closed.is_set():
                         return
