@@ -7,8 +7,9 @@
   for what it brings back, so a process never asks for the same free slot twice.
 * **Waiting** costs no queries: giving a slot back sends ``NOTIFY`` in the same statement, and
   a listener connection wakes this process's waiters, which ask once per burst of notifications
-  (renders finishing together), not once each. A bounded fallback look (at most every 5 s, a sixth of the lease when that is shorter)
-  picks up slots whose lease ran out without anybody giving them back.
+  (renders finishing together), not once each. A bounded fallback look (at most every 5 s, a
+  sixth of the lease when that is shorter) picks up slots whose lease ran out without anybody
+  giving them back.
 * **The account's limit** is the smallest ``--concurrency`` of the suites running: each process
   registers what it asked for in ``team_suites`` (leased like the slots) and only slots below
   the smallest live value are handed out, so a suite that knows the plan is smaller (or a
@@ -124,9 +125,14 @@ class PgSlots:
         self._closed = threading.Event()
         self._url = url
         self._listen_conn = connect(url)
-        self._listen_conn.execute(f"LISTEN {_CHANNEL}")  # before anything is taken: no release is missed
-        self._conn = connect(url)
-        self._register()
+        try:
+            self._listen_conn.execute(f"LISTEN {_CHANNEL}")  # before anything is taken: no release is missed
+            self._conn = connect(url)
+            self._register()
+        except BaseException:
+            with contextlib.suppress(Exception):
+                self._listen_conn.close()
+            raise
         self._threads = [
             threading.Thread(target=self._heartbeat, name="otio-heygen-slots-heartbeat", daemon=True),
             threading.Thread(target=self._listen, name="otio-heygen-slots-listen", daemon=True),
