@@ -47,6 +47,7 @@ __all__ = [
 _STYLES = {
     "planned": "dim",
     "uploading": "cyan",
+    "waiting": "dim cyan",
     "creating": "cyan",
     "rendering": "yellow",
     "downloading": "blue",
@@ -55,6 +56,13 @@ _STYLES = {
     "failed": "bold red",
     "interrupted": "bold yellow",
 }
+
+
+def _state_text(row: _Row) -> str:
+    """``rendering (processing)``; ``waiting for edit-suite-2's render (video v_1)`` on a team ledger."""
+    if not row.remote:
+        return row.state
+    return f"{row.state} {row.remote}" if row.state == "waiting" else f"{row.state} ({row.remote})"
 
 
 def format_duration(seconds: float) -> str:
@@ -157,6 +165,8 @@ class LiveProgress(ProgressSink):
                     row.state, row.since, row.remote = state, self._clock(), ""
                 if event.get("remote"):
                     row.remote = str(event["remote"])
+                if state == "waiting" and event.get("waiting_for"):
+                    row.remote = f"for {event['waiting_for']}"
                 if event.get("error"):
                     row.error = str(event["error"])
                 if state == "rendering" and event.get("cost_usd") is not None:
@@ -180,7 +190,7 @@ class LiveProgress(ProgressSink):
             table.add_column("For", justify="right")
             for row in rows:
                 name = row.section if row.take == 1 else f"{row.section} (take {row.take})"
-                state = Text(row.state + (f" ({row.remote})" if row.remote else ""), style=_STYLES.get(row.state, ""))
+                state = Text(_state_text(row), style=_STYLES.get(row.state, ""))
                 if row.error:
                     state.append(f"  {row.error[:80]}", style="red")
                 waited = "" if row.state in ("done", "failed") else format_duration(now - row.since)

@@ -90,9 +90,9 @@ class RunStarted(ProgressEvent):
 
 @dataclass(frozen=True, kw_only=True)
 class JobState(ProgressEvent):
-    """One job (a section's take) moved to ``state``: planned, uploading, creating, rendering,
-    downloading, encoding (``media_format`` prores/dnxhr: ``remote`` says e.g. "ProRes 422 HQ 40%"),
-    done or failed."""
+    """One job (a section's take) moved to ``state``: planned, uploading, waiting (for the account, on a
+    team ledger: ``waiting_for`` says what), creating, rendering, downloading, encoding (``media_format``
+    prores/dnxhr: ``remote`` says e.g. "ProRes 422 HQ 40%"), done or failed."""
 
     kind: ClassVar[str] = "state"
     key: str
@@ -108,6 +108,10 @@ class JobState(ProgressEvent):
     error: str | None = None
     reused: bool | None = None
     """True when a finished clip was reused instead of rendered."""
+    waiting_for: str | None = None
+    """State ``waiting``: what for, e.g. "edit-suite-2's render (video v_123)" (``extra`` has its
+    ``workstation``) or "a render slot: 10 of 10 in use across the team (...)" (``extra`` has
+    ``slots_in_use`` and ``slot_limit``)."""
 
 
 @dataclass(frozen=True, kw_only=True)

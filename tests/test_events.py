@@ -47,6 +47,9 @@ SYNTHETIC: list[tuple[dict[str, Any], type]] = [
       "video_id": "v1", "cost_usd": 0.0, "elapsed": 1}, JobState),
     ({"event": "state", "key": "k", "section": "S", "index": 2, "take": 1, "state": "failed", "error": "x",
       "video_id": None, "elapsed": 2.5}, JobState),  # an explicit None survives the round trip
+    ({"event": "state", "key": "k", "section": "S", "index": 2, "take": 1, "state": "waiting",
+      "waiting_for": "suite-2's render (video v_1)", "workstation": "suite-2", "video_id": "v_1", "elapsed": 2.0},
+     JobState),  # a team ledger's wait: what for (typed), whose (extra)
     ({"event": "rate_limited", "retry_after": 7.0, "allowed": 4, "elapsed": 3.0}, Throttled),
     ({"event": "rate_limited", "retry_after": None, "allowed": 4, "elapsed": 3.0}, Throttled),
     ({"event": "concurrency", "allowed": 5, "elapsed": 9.0}, ConcurrencyChanged),

@@ -16,7 +16,8 @@ from otio_heygen.errors import BudgetExceededError, ConfigError
 from otio_heygen.run.ledger import open_ledger
 from otio_heygen.run.ledger_pg import TEAM_MIGRATIONS, PgLedgerStore, redact_url
 from otio_heygen.run.ledger_sqlite import MIGRATIONS
-from otio_heygen.run.slots import PgSlots
+from otio_heygen.run.slots import ClaimWait, SlotWait
+from otio_heygen.run.slots_pg import PgSlots
 
 ACC = "heygen:team"
 
@@ -195,6 +196,131 @@ def test_a_claimed_section_is_waited_for_then_handed_over(pg_url: str) -> None:
     assert not a.claim("job-1", cancel)  # B has it now; a cancelled wait gives up
     a.close()
     b.close()
+
+
+NO_POLL = 300.0
+"""A fallback poll that never comes within a test: only a NOTIFY can wake a waiter."""
+
+
+def test_a_slot_given_back_wakes_a_waiting_workstation_without_polling(pg_url: str) -> None:
+    PgLedgerStore.open(pg_url, workstation="x").close()
+    a = PgSlots(pg_url, ACC, 1, workstation="a", lease_s=30, recheck_s=NO_POLL)
+    b = PgSlots(pg_url, ACC, 1, workstation="b", lease_s=30, recheck_s=NO_POLL)
+    never = threading.Event()
+    assert a.take(never)
+    waits: list[SlotWait] = []
+    waiting = threading.Event()
+    got: list[bool] = []
+
+    def on_wait(wait: SlotWait) -> None:
+        waits.append(wait)
+        waiting.set()
+
+    waiter = threading.Thread(target=lambda: got.append(b.take(never, on_wait)))
+    waiter.start()
+    assert waiting.wait(10)  # B found every slot in use and said so
+    assert waits == [SlotWait(in_use=1, limit=1, holders={"a": 1})]
+    assert "1 of 1 in use across the team (a: 1)" in waits[0].describe()
+    a.give()  # its NOTIFY wakes B: no poll can (the next one is minutes away)
+    waiter.join(10)
+    assert got == [True] and b.held() == 1
+    assert b.round_trips == 3  # register, the fruitless look, the look after the wake-up
+    a.close()
+    b.close()
+
+
+def test_many_waiting_jobs_of_one_workstation_ask_the_database_together(pg_url: str) -> None:
+    PgLedgerStore.open(pg_url, workstation="x").close()
+    a = PgSlots(pg_url, ACC, 3, workstation="a", lease_s=30, recheck_s=NO_POLL)
+    b = PgSlots(pg_url, ACC, 3, workstation="b", lease_s=30, recheck_s=NO_POLL)
+    never = threading.Event()
+    assert all(a.take(never) for _ in range(3))
+    cancel = threading.Event()
+    told = threading.Semaphore(0)
+    got: list[bool] = []
+    waiters = [threading.Thread(target=lambda: got.append(b.take(cancel, lambda w: told.release())))
+               for _ in range(6)]
+    for t in waiters:
+        t.start()
+    for _ in waiters:
+        assert told.acquire(timeout=10)  # every one of the 6 jobs is waiting for the account
+    looks = b.round_trips
+    a.close()  # gives all 3 back at once
+    while sum(got) < 3:
+        assert b.round_trips - looks <= 4  # one look per wake-up for all six, not one each
+        time.sleep(0.01)
+    cancel.set()
+    for t in waiters:
+        t.join(10)
+    assert sorted(got) == [False] * 3 + [True] * 3 and b.held() == 3
+    assert looks <= 1 + 6 and b.round_trips - looks <= 4
+    b.close()
+
+
+def test_the_account_limit_is_the_lowest_concurrency_of_the_suites_running(pg_url: str) -> None:
+    PgLedgerStore.open(pg_url, workstation="x").close()
+    big = PgSlots(pg_url, ACC, 5, workstation="suite-big", lease_s=30, recheck_s=NO_POLL)
+    small = PgSlots(pg_url, ACC, 2, workstation="suite-small", lease_s=30, recheck_s=NO_POLL)
+    never = threading.Event()
+    assert big.take(never) and big.take(never)
+    cancel = threading.Event()
+    waits: list[SlotWait] = []
+
+    def give_up(wait: SlotWait) -> None:
+        waits.append(wait)
+        cancel.set()
+
+    assert not big.take(cancel, give_up)  # a third render would overrun what suite-small asked for
+    assert waits == [SlotWait(in_use=2, limit=2, holders={"suite-big": 2}, limited_by="suite-small")]
+    assert "lowest --concurrency of the suites running (suite-small)" in waits[0].describe()
+    assert not small.take(cancel)  # cancelled: nothing taken
+    small.close()  # the careful suite left: its limit goes with it
+    assert big.take(never) and big.take(never) and big.take(never) and big.held() == 5
+    big.close()
+
+
+def test_a_crashed_suite_limits_the_account_only_until_its_lease_ends(pg_url: str) -> None:
+    PgLedgerStore.open(pg_url, workstation="x").close()
+    crashed = PgSlots(pg_url, ACC, 1, workstation="crashed", lease_s=0.5, recheck_s=0.05)
+    crashed._closed.set()  # its heartbeat stops, as if the machine lost power (nothing given back)
+    suite = PgSlots(pg_url, ACC, 3, workstation="suite", lease_s=30, recheck_s=0.05)
+    never = threading.Event()
+    assert suite.take(never)
+    assert suite.take(never) and suite.take(never)  # the lowest live suite's limit: the dead one's lapsed
+    suite.close()
+    crashed._conn.close()
+    crashed._listen_conn.close()
+
+
+def test_a_workstation_waiting_for_a_section_is_told_whose_render_and_woken_by_its_release(
+    pg_url: str,
+) -> None:
+    store = PgLedgerStore.open(pg_url, workstation="edit-suite-2")
+    a = PgSlots(pg_url, ACC, 2, workstation="edit-suite-2", lease_s=30, recheck_s=NO_POLL)
+    b = PgSlots(pg_url, ACC, 2, workstation="edit-suite-1", lease_s=30, recheck_s=NO_POLL)
+    never = threading.Event()
+    assert a.claim("job-1", never)
+    store.record_video(ACC, "job-1", "v_123", idempotency_key="k1", section="Part 2", seconds=2.0,
+                       cost_usd=0.2, billed=True, state="rendering", now=1.0)
+    told: list[ClaimWait] = []
+    waiting = threading.Event()
+    got: list[bool] = []
+
+    def on_wait(wait: ClaimWait) -> None:
+        told.append(wait)
+        waiting.set()
+
+    waiter = threading.Thread(target=lambda: got.append(b.claim("job-1", never, on_wait=on_wait)))
+    waiter.start()
+    assert waiting.wait(10)
+    assert told == [ClaimWait("edit-suite-2", "v_123")]
+    assert told[0].describe() == "edit-suite-2's render (video v_123)"
+    a.unclaim("job-1")  # announced because B waits: B needs no poll
+    waiter.join(10)
+    assert got == [True]
+    a.close()
+    b.close()
+    store.close()
 
 
 def test_slot_lease_and_workstation_settings() -> None:

@@ -232,3 +232,24 @@ def test_status_reports_each_clips_lip_sync_offset(tmp_path: Path) -> None:
     buffer = io.StringIO()
     render_status(report, Console(file=buffer, width=160))
     assert "sync +200 ms (+5.0 fr) OFF" in buffer.getvalue()
+
+
+def test_live_progress_says_what_a_section_waits_for_on_a_team_ledger() -> None:
+    console = Console(file=io.StringIO(), width=200, force_terminal=False)
+    sink = LiveProgress(console, clock=lambda: 0.0)
+    part = {"event": "state", "section": "Part", "take": 1}
+    with sink:
+        sink({"event": "plan", "jobs": 3, "estimated_cost_usd": 1.5})
+        sink({**part, "key": "a", "index": 1, "state": "uploading"})
+        sink({**part, "key": "a", "index": 1, "state": "waiting", "slots_in_use": 10, "slot_limit": 10,
+              "waiting_for": "a render slot: 10 of 10 in use across the team (edit-suite-1: 10)"})
+        sink({**part, "key": "b", "index": 2, "state": "waiting", "workstation": "edit-suite-2",
+              "video_id": "v_123", "waiting_for": "edit-suite-2's render (video v_123)"})
+        sink({**part, "key": "c", "index": 3, "state": "waiting", "waiting_for": "edit-suite-2's render"})
+        sink({**part, "key": "c", "index": 3, "state": "downloading", "video_id": "v_9"})
+        buffer = io.StringIO()
+        Console(file=buffer, width=200).print(sink.render())
+    text = buffer.getvalue()
+    assert "waiting for a render slot: 10 of 10 in use across the team (edit-suite-1: 10)" in text
+    assert "waiting for edit-suite-2's render (video v_123)" in text
+    assert "downloading" in text and text.count("waiting for") == 2  # a row that moved on says so

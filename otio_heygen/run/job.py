@@ -31,6 +31,7 @@ from otio_heygen.run.contract import (
 from otio_heygen.run.job_reuse import AccountReuse
 from otio_heygen.run.journal import job_seconds
 from otio_heygen.run.journal_records import JobRecord
+from otio_heygen.run.slots import ClaimWait, SlotWait
 from otio_heygen.run.steps import Cancelled, JobFailed, describe_error, service_name
 
 __all__ = ["JobStep"]
@@ -63,7 +64,8 @@ class JobStep(AccountReuse):
         timings: dict[str, float] = {}
         try:
             # team ledger: wait while another workstation has this section in hand
-            if not self.limiter.claim(job.key, self.priorities.get(job.key, 0)):
+            rank = self.priorities.get(job.key, 0)
+            if not self.limiter.claim(job.key, rank, on_wait=lambda wait: self._waiting(job, wait)):
                 return None
             try:
                 return self._run(job, timings)
@@ -123,9 +125,19 @@ class JobStep(AccountReuse):
     def _acquire(self, job: Job) -> None:
         rank = self.priorities.get(job.key, 0)
         self._slotted.add(job.key)  # the slot's acquire settles the expectation (or we do, below)
-        if not self.limiter.acquire(rank, expected=True):
+        if not self.limiter.acquire(rank, expected=True, on_wait=lambda w: self._waiting(job, w)):
             self.limiter.unexpect(rank)
             raise Cancelled
+
+    def _waiting(self, job: Job, wait: SlotWait | ClaimWait) -> None:
+        """The job waits for the account: another workstation's render of it, or a free slot."""
+        if isinstance(wait, ClaimWait):
+            extra: dict[str, object] = {"workstation": wait.workstation}
+            if wait.video_id:
+                extra["video_id"] = wait.video_id
+        else:
+            extra = {"slots_in_use": wait.in_use, "slot_limit": wait.limit}
+        self._state(job, "waiting", waiting_for=wait.describe(), **extra)
 
     # -- steps ---------------------------------------------------------------------------------------
     def _upload(self, path: Path, kind: AssetKind) -> str:

@@ -213,9 +213,9 @@ class LedgerStore(Protocol):
     def record_video(
         self, account: str, job_key: str, video_id: str, *, idempotency_key: str | None, section: str,
         seconds: float, cost_usd: float, billed: bool, state: VideoState, now: float,
-    ) -> None:
+    ) -> bool:
         """Remember a video id (returned by a create or found again); an existing row keeps its
-        creation time and takes the new state."""
+        creation time and takes the new state. True when the id was new to the ledger."""
         ...
 
     def set_video_state(
@@ -329,13 +329,19 @@ class AccountLedger:
     def entry(self, job_key: str) -> LedgerEntry | None:
         return self.store.entry(self.account, job_key)
 
+    def entries(self, job_keys: Sequence[str]) -> dict[str, LedgerEntry]:
+        """Entries of the job keys the ledger knows (one query on a store with ``entries``, the
+        team ledger; else one per key)."""
+        many = getattr(self.store, "entries", None)
+        if many is not None:
+            return dict(many(self.account, job_keys))
+        found = {key: self.store.entry(self.account, key) for key in dict.fromkeys(job_keys)}
+        return {key: entry for key, entry in found.items() if entry is not None}
+
     def statuses(self, job_keys: Sequence[str]) -> dict[str, str]:
         """``owned`` / ``in_flight`` / ``new`` per job key (what ``plan`` shows)."""
-        out: dict[str, str] = {}
-        for key in job_keys:
-            entry = self.store.entry(self.account, key)
-            out[key] = entry.status if entry is not None else "new"
-        return out
+        known = self.entries(job_keys)
+        return {key: known[key].status if key in known else "new" for key in job_keys}
 
     def verified_copy(self, job_key: str, video_id: str) -> LocalCopy | None:
         """A local copy of ``video_id`` whose size and sha256 still match; stale ones are dropped."""

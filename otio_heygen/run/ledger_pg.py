@@ -28,57 +28,10 @@ from urllib.parse import urlsplit, urlunsplit
 
 from otio_heygen.errors import BudgetExceededError, ConfigError
 from otio_heygen.run.ledger import Intent, LedgerEntry, Purchase, VideoState
+from otio_heygen.run.ledger_pg_schema import TEAM_MIGRATIONS
 from otio_heygen.run.ledger_sqlite import _COPY_COLS, _INTENT_COLS, _VIDEO_COLS, MIGRATIONS, _copy, _intent, _video
 
 __all__ = ["TEAM_MIGRATIONS", "PgLedgerStore", "TeamPurchase", "redact_url"]
-
-TEAM_MIGRATIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    (
-        "team_001_workstations",
-        (
-            "ALTER TABLE ledger_intents ADD COLUMN workstation TEXT",
-            "ALTER TABLE ledger_videos ADD COLUMN workstation TEXT",
-        ),
-    ),
-    (
-        "team_002_slots",
-        (
-            """CREATE TABLE team_slots (
-                account TEXT NOT NULL,
-                slot INTEGER NOT NULL,
-                holder TEXT,
-                workstation TEXT,
-                lease_until DOUBLE PRECISION NOT NULL DEFAULT 0,
-                PRIMARY KEY (account, slot)
-            )""",
-        ),
-    ),
-    (
-        "team_003_budget",
-        (
-            """CREATE TABLE team_budget (
-                account TEXT PRIMARY KEY,
-                cap_usd DOUBLE PRECISION,
-                set_at DOUBLE PRECISION NOT NULL,
-                set_by TEXT
-            )""",
-        ),
-    ),
-    (
-        "team_004_claims",
-        (
-            """CREATE TABLE team_claims (
-                account TEXT NOT NULL,
-                job_key TEXT NOT NULL,
-                holder TEXT NOT NULL,
-                workstation TEXT,
-                lease_until DOUBLE PRECISION NOT NULL,
-                PRIMARY KEY (account, job_key)
-            )""",
-        ),
-    ),
-)
-"""Append-only, after the shared ``MIGRATIONS``; each applied once, by name."""
 
 _MIGRATION_LOCK = 7_310_421_771  # pg_advisory_xact_lock id for schema changes
 
@@ -153,6 +106,12 @@ class PgLedgerStore:
             self.round_trips += 1
             yield cur
 
+    def _one(self, sql: str, args: Sequence[Any]) -> Any:
+        """One statement as its own transaction (autocommit): one round trip, no BEGIN/COMMIT."""
+        with self._lock:
+            self.round_trips += 1
+            return self._conn.execute(sql, args)
+
     def _migrate(self, migrations: Sequence[tuple[str, tuple[str, ...]]]) -> None:
         with self.tx() as cur:
             cur.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK,))
@@ -176,17 +135,23 @@ class PgLedgerStore:
 
     # -- reading -------------------------------------------------------------------------------------
     def entry(self, account: str, job_key: str) -> LedgerEntry | None:
+        return self.entries(account, [job_key]).get(job_key)
+
+    def entries(self, account: str, job_keys: Sequence[str]) -> dict[str, LedgerEntry]:
+        """What the ledger knows about each of ``job_keys`` (those it knows nothing of are absent),
+        in one transaction: a run's estimate asks once, not once per section."""
+        keys = list(dict.fromkeys(job_keys))
         with self.tx() as cur:
             cur.execute(
-                f"SELECT {_INTENT_COLS} FROM ledger_intents WHERE account = %s AND job_key = %s"
+                f"SELECT {_INTENT_COLS} FROM ledger_intents WHERE account = %s AND job_key = ANY(%s)"
                 " ORDER BY attempt DESC, recorded_at DESC",
-                (account, job_key),
+                (account, keys),
             )
             intents = cur.fetchall()
             cur.execute(
-                f"SELECT {_VIDEO_COLS} FROM ledger_videos WHERE account = %s AND job_key = %s"
+                f"SELECT {_VIDEO_COLS} FROM ledger_videos WHERE account = %s AND job_key = ANY(%s)"
                 " ORDER BY created_at DESC, video_id",
-                (account, job_key),
+                (account, keys),
             )
             videos = cur.fetchall()
             copies: list[Any] = []
@@ -197,15 +162,17 @@ class PgLedgerStore:
                     (account, [v[0] for v in videos]),
                 )
                 copies = cur.fetchall()
-        if not intents and not videos:
-            return None
-        return LedgerEntry(
-            account=account,
-            job_key=job_key,
-            intents=tuple(_intent(r) for r in intents),
-            videos=tuple(_video(r) for r in videos),
-            copies=tuple(_copy(r) for r in copies),
-        )
+        out: dict[str, LedgerEntry] = {}
+        for key in keys:
+            mine = [_video(r) for r in videos if r[1] == key]
+            ids = {v.video_id for v in mine}
+            entry = LedgerEntry(
+                account=account, job_key=key, intents=tuple(_intent(r) for r in intents if r[1] == key),
+                videos=tuple(mine), copies=tuple(_copy(r) for r in copies if r[0] in ids),
+            )
+            if entry.intents or entry.videos:
+                out[key] = entry
+        return out
 
     def team_purchases(self, account: str | None = None) -> list[TeamPurchase]:
         """Every video (of ``account`` or all), oldest first, with its outputs and workstation."""
@@ -250,13 +217,12 @@ class PgLedgerStore:
         return None if row is None or row[0] is None else float(row[0])
 
     def set_budget(self, account: str, cap_usd: float | None, *, now: float) -> None:
-        with self.tx() as cur:
-            cur.execute(
-                """INSERT INTO team_budget (account, cap_usd, set_at, set_by) VALUES (%s, %s, %s, %s)
-                   ON CONFLICT (account) DO UPDATE SET cap_usd = excluded.cap_usd, set_at = excluded.set_at,
-                       set_by = excluded.set_by""",
-                (account, None if cap_usd is None else round(cap_usd, 6), now, self.workstation),
-            )
+        self._one(
+            """INSERT INTO team_budget (account, cap_usd, set_at, set_by) VALUES (%s, %s, %s, %s)
+               ON CONFLICT (account) DO UPDATE SET cap_usd = excluded.cap_usd, set_at = excluded.set_at,
+                   set_by = excluded.set_by""",
+            (account, None if cap_usd is None else round(cap_usd, 6), now, self.workstation),
+        )
 
     def committed(self, account: str) -> float:
         """What the account has spent or is about to: every intent except those refused on their
@@ -302,66 +268,62 @@ class PgLedgerStore:
             return _intent(cur.fetchone())
 
     def mark_sending(self, account: str, idempotency_key: str, *, now: float) -> None:
-        with self.tx() as cur:
-            cur.execute(
-                """UPDATE ledger_intents SET may_have_reached = 1, first_sent_at = COALESCE(first_sent_at, %s)
-                   WHERE account = %s AND idempotency_key = %s""",
-                (now, account, idempotency_key),
-            )
+        self._one(
+            """UPDATE ledger_intents SET may_have_reached = 1, first_sent_at = COALESCE(first_sent_at, %s)
+               WHERE account = %s AND idempotency_key = %s""",
+            (now, account, idempotency_key),
+        )
 
     def mark_refused(self, account: str, idempotency_key: str) -> None:
-        with self.tx() as cur:
-            cur.execute(
-                "UPDATE ledger_intents SET may_have_reached = 0 WHERE account = %s AND idempotency_key = %s",
-                (account, idempotency_key),
-            )
+        self._one(
+            "UPDATE ledger_intents SET may_have_reached = 0 WHERE account = %s AND idempotency_key = %s",
+            (account, idempotency_key),
+        )
 
     def record_video(
         self, account: str, job_key: str, video_id: str, *, idempotency_key: str | None, section: str,
         seconds: float, cost_usd: float, billed: bool, state: VideoState, now: float,
-    ) -> None:
-        with self.tx() as cur:
-            cur.execute(
-                """INSERT INTO ledger_videos (account, video_id, job_key, idempotency_key, section, state, seconds,
-                       cost_usd, billed, created_at, updated_at, workstation)
-                   VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
-                   ON CONFLICT (account, video_id) DO UPDATE SET state = excluded.state,
-                       updated_at = excluded.updated_at,
-                       idempotency_key = COALESCE(ledger_videos.idempotency_key, excluded.idempotency_key)""",
-                (account, video_id, job_key, idempotency_key, section, state, seconds, round(cost_usd, 6),
-                 int(billed), now, now, self.workstation),
-            )
+    ) -> bool:
+        row = self._one(
+            """INSERT INTO ledger_videos (account, video_id, job_key, idempotency_key, section, state, seconds,
+                   cost_usd, billed, created_at, updated_at, workstation)
+               VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+               ON CONFLICT (account, video_id) DO UPDATE SET state = excluded.state,
+                   updated_at = excluded.updated_at,
+                   idempotency_key = COALESCE(ledger_videos.idempotency_key, excluded.idempotency_key)
+               RETURNING (xmax = 0)""",
+            (account, video_id, job_key, idempotency_key, section, state, seconds, round(cost_usd, 6),
+             int(billed), now, now, self.workstation),
+        ).fetchone()
+        return bool(row[0])  # xmax = 0: the row was inserted, not updated
 
     def set_video_state(
         self, account: str, video_id: str, state: VideoState, *, now: float,
         seconds: float | None = None, billed: bool | None = None,
     ) -> None:
-        with self.tx() as cur:
-            cur.execute(
-                """UPDATE ledger_videos SET state = %s, updated_at = %s, seconds = COALESCE(%s, seconds),
-                       billed = COALESCE(%s, billed) WHERE account = %s AND video_id = %s""",
-                (state, now, seconds, None if billed is None else int(billed), account, video_id),
-            )
+        self._one(
+            """UPDATE ledger_videos SET state = %s, updated_at = %s, seconds = COALESCE(%s, seconds),
+                   billed = COALESCE(%s, billed) WHERE account = %s AND video_id = %s""",
+            (state, now, seconds, None if billed is None else int(billed), account, video_id),
+        )
 
     def add_copy(
         self, account: str, video_id: str, *, path: str, size: int, sha256: str, output: str | None, now: float
     ) -> None:
-        with self.tx() as cur:
-            cur.execute(
-                """INSERT INTO ledger_copies (account, video_id, path, size, sha256, output, verified_at)
-                   VALUES (%s, %s, %s, %s, %s, %s, %s)
-                   ON CONFLICT (account, video_id, path) DO UPDATE SET size = excluded.size,
-                       sha256 = excluded.sha256, output = COALESCE(excluded.output, ledger_copies.output),
-                       verified_at = excluded.verified_at""",
-                (account, video_id, path, size, sha256, output, now),
-            )
+        self._one(
+            """INSERT INTO ledger_copies (account, video_id, path, size, sha256, output, verified_at)
+               VALUES (%s, %s, %s, %s, %s, %s, %s)
+               ON CONFLICT (account, video_id, path) DO UPDATE SET size = excluded.size,
+                   sha256 = excluded.sha256, output = COALESCE(excluded.output, ledger_copies.output),
+                   verified_at = excluded.verified_at""",
+            (account, video_id, path, size, sha256, output, now),
+        )
 
     def drop_copy(self, account: str, video_id: str, path: str) -> None:
-        with self.tx() as cur:
-            cur.execute(
-                "DELETE FROM ledger_copies WHERE account = %s AND video_id = %s AND path = %s",
-                (account, video_id, path),
-            )
+        self._one(
+            "DELETE FROM ledger_copies WHERE account = %s AND video_id = %s AND path = %s",
+            (account, video_id, path),
+        )
 
 
 def _committed(cur: Any, account: str) -> float:

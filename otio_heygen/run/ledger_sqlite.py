@@ -236,8 +236,11 @@ class SqliteLedgerStore:
     def record_video(
         self, account: str, job_key: str, video_id: str, *, idempotency_key: str | None, section: str,
         seconds: float, cost_usd: float, billed: bool, state: VideoState, now: float,
-    ) -> None:
+    ) -> bool:
         with self._tx() as db:
+            known = db.execute(
+                "SELECT 1 FROM ledger_videos WHERE account = ? AND video_id = ?", (account, video_id)
+            ).fetchone()
             db.execute(
                 """INSERT INTO ledger_videos (account, video_id, job_key, idempotency_key, section, state, seconds,
                        cost_usd, billed, created_at, updated_at)
@@ -248,6 +251,7 @@ class SqliteLedgerStore:
                 (account, video_id, job_key, idempotency_key, section, state, seconds, round(cost_usd, 6),
                  int(billed), now, now),
             )
+        return known is None
 
     def set_video_state(
         self, account: str, video_id: str, state: VideoState, *, now: float,

@@ -22,7 +22,7 @@ from collections import Counter
 from collections.abc import Callable
 
 from otio_heygen.money import budget_micros, micros_to_usd, usd_micros
-from otio_heygen.run.slots import ProcessSlots, SlotPool
+from otio_heygen.run.slots import ClaimWaitHandler, ProcessSlots, SlotPool, SlotWaitHandler
 
 __all__ = ["AdaptiveLimiter", "BudgetGuard", "Event", "Stop"]
 
@@ -152,28 +152,34 @@ class AdaptiveLimiter:
         else:
             self._expected.pop(priority, None)
 
-    def acquire(self, priority: float = 0, *, expected: bool = False) -> bool:
-        """A slot of this run (see ``_acquire_local``), then one of the account's; False if the run
-        was cancelled meanwhile (nothing held then)."""
+    def acquire(
+        self, priority: float = 0, *, expected: bool = False, on_wait: SlotWaitHandler | None = None
+    ) -> bool:
+        """A slot of this run (see ``_acquire_local``), then one of the account's (``on_wait``: told
+        when every slot of the account is in use); False if the run was cancelled meanwhile
+        (nothing held then)."""
         if not self._acquire_local(priority, expected=expected):
             return False
-        if self.slots.take(self._cancel):
+        if self.slots.take(self._cancel, on_wait):
             return True
         with self._cond:
             self.in_use -= 1
             self._cond.notify_all()
         return False
 
-    def claim(self, job_key: str, priority: float | None = None) -> bool:
-        """Wait until no other process works on ``job_key`` (team ledger), then hold it. A job that
-        announced itself (``expect`` with ``priority``) withdraws while it waits, so it holds no
-        other job of this run back, and announces itself again once it has the claim."""
+    def claim(
+        self, job_key: str, priority: float | None = None, *, on_wait: ClaimWaitHandler | None = None
+    ) -> bool:
+        """Wait until no other process works on ``job_key`` (team ledger; ``on_wait``: told whose
+        render it waits for), then hold it. A job that announced itself (``expect`` with
+        ``priority``) withdraws while it waits, so it holds no other job of this run back, and
+        announces itself again once it has the claim."""
         if priority is None:
-            return self.slots.claim(job_key, self._cancel)
+            return self.slots.claim(job_key, self._cancel, on_wait=on_wait)
         if self.slots.claim(job_key, self._cancel, wait=False):
             return True
         self.unexpect(priority)
-        got = self.slots.claim(job_key, self._cancel)
+        got = self.slots.claim(job_key, self._cancel, on_wait=on_wait)
         self.expect(priority)
         return got
 

@@ -77,13 +77,13 @@ def pending_cost_micros(
 ) -> int:
     total = 0
     seen: set[str] = set()
-    for job in jobs:
+    todo = [job for job in jobs if not _is_paid_or_done(journal.get(job.key))]
+    owned = book.statuses(todo) if book is not None and todo else {}  # the ledger asked once
+    for job in todo:
         if job.key in seen:
             continue
         seen.add(job.key)
-        if _is_paid_or_done(journal.get(job.key)):
-            continue
-        if book is not None and book.status(job) != "new":
+        if owned.get(job.key, "new") != "new":
             continue
         total += cost_micros(job_seconds(job), price_per_second)
     return total

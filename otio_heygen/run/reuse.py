@@ -23,14 +23,22 @@ each verified copy after a download (:meth:`copied`).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
 from otio_heygen.planning.types import Job, RemoteStatus
 from otio_heygen.run.contract import Backend, FindsByTag, NotFound, TransportError, render_tag
-from otio_heygen.run.ledger import PREVIEW_ACCOUNT, AccountLedger, Intent, LocalCopy, OwnedVideo, place_copy
+from otio_heygen.run.ledger import (
+    PREVIEW_ACCOUNT,
+    AccountLedger,
+    Intent,
+    LedgerEntry,
+    LocalCopy,
+    OwnedVideo,
+    place_copy,
+)
 
 __all__ = ["AccountBook", "Owned"]
 
@@ -66,6 +74,10 @@ class AccountBook:
         self.now = now
         self.output = output
         self.emit = emit
+        self._attempts_seen: dict[str, int] = {}
+        """Per job key: the next attempt as ``before_buying`` read it (used once, by ``next_attempt``)."""
+        self._completed: set[str] = set()
+        """Video ids this run knows the ledger has as completed (set here or read so)."""
 
     @property
     def account(self) -> str:
@@ -73,7 +85,14 @@ class AccountBook:
 
     def status(self, job: Job) -> str:
         """``owned``, ``in_flight`` or ``new`` (what ``plan`` shows and the estimate skips)."""
-        entry = self.ledger.entry(job.key)
+        return self._status(job, self.ledger.entry(job.key))
+
+    def statuses(self, jobs: Sequence[Job]) -> dict[str, str]:
+        """``status`` of every job, asking the ledger once (per key on a store without ``entries``)."""
+        known = self.ledger.entries([job.key for job in jobs])
+        return {job.key: self._status(job, known.get(job.key)) for job in jobs}
+
+    def _status(self, job: Job, entry: LedgerEntry | None) -> str:
         if entry is None:
             return "new"
         if entry.status == "owned" and not self._usable(job, entry.owned):
@@ -88,10 +107,12 @@ class AccountBook:
     def before_buying(self, job: Job, dest: Path) -> Owned | None:
         """What the account has for ``job`` (``copy`` already placed at ``dest``), or None: buy it."""
         entry = self.ledger.entry(job.key)
+        self._attempts_seen[job.key] = entry.next_attempt if entry is not None else 1
         if entry is None:
             return None
         owned = entry.owned
         if owned is not None and self._usable(job, owned):
+            self._completed.add(owned.video_id)
             copy = self.ledger.verified_copy(job.key, owned.video_id)
             if copy is not None and place_copy(copy, dest):
                 return Owned("copy", owned.video_id, copy=copy)
@@ -150,10 +171,17 @@ class AccountBook:
 
     # -- while buying --------------------------------------------------------------------------------
     def next_attempt(self, job: Job) -> int:
+        """The attempt after every one the ledger has for ``job``: read by ``before_buying`` just
+        before this job's first create (nothing here changes attempts, and on a team ledger the job
+        holds its claim meanwhile), else read now."""
+        seen = self._attempts_seen.pop(job.key, None)
+        if seen is not None:
+            return seen
         entry = self.ledger.entry(job.key)
         return entry.next_attempt if entry is not None else 1
 
     def intent(self, job: Job, key: str, attempt: int, cost_usd: float) -> None:
+        self._attempts_seen.pop(job.key, None)  # what was read is out of date from now on
         self.ledger.store.record_intent(
             self.account, job.key, idempotency_key=key, attempt=attempt, section=job.section.name,
             seconds=_seconds(job), cost_usd=cost_usd, now=self.now(),
@@ -169,16 +197,14 @@ class AccountBook:
     def created(self, job: Job, key: str, video_id: str, cost_usd: float) -> bool:
         """Record the create's video id; True when it is new to the account (a purchase), False when
         the key was replayed to a video the ledger already knew."""
-        entry = self.ledger.entry(job.key)
-        known = entry is not None and any(v.video_id == video_id for v in entry.videos)
-        self.ledger.store.record_video(
+        return self.ledger.store.record_video(
             self.account, job.key, video_id, idempotency_key=key, section=job.section.name,
             seconds=_seconds(job), cost_usd=cost_usd, billed=cost_usd > 0, state="rendering", now=self.now(),
         )
-        return not known
 
     def completed(self, video_id: str, duration: float | None) -> None:
         self.ledger.store.set_video_state(self.account, video_id, "completed", now=self.now(), seconds=duration)
+        self._completed.add(video_id)
 
     def failed(self, video_id: str) -> None:
         self.ledger.store.set_video_state(self.account, video_id, "failed", now=self.now(), billed=False)
@@ -188,6 +214,9 @@ class AccountBook:
 
     def copied(self, job: Job, video_id: str, path: Path) -> None:
         """Record the verified local copy at ``path`` (the output's media) for other outputs to reuse."""
+        if video_id in self._completed:  # the ledger has it, completed: only the copy is new
+            self.ledger.remember_copy(video_id, path, output=self.output, now=self.now())
+            return
         entry = self.ledger.entry(job.key)
         if entry is None or not any(v.video_id == video_id for v in entry.videos):
             # a video the ledger never saw (journaled before the ledger existed): remember it now

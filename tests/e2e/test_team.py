@@ -202,3 +202,131 @@ def test_team_budget_is_respected_by_every_workstation_and_spending_is_shown_per
     env = {**suite_env(tmp_path, "admin", fake, pg_url), "OTIO_HEYGEN_LEDGER": str(tmp_path / "l.sqlite")}
     solo = subprocess.run([*CLI, "ledger", "budget", "set", "5"], env=env, capture_output=True, text=True, timeout=60)
     assert solo.returncode == 2 and "needs the team ledger" in solo.stderr
+
+
+def run_json(root: Path, name: str, timeline: Path, fake: FakeHeyGen, pg_url: str, *, concurrency: int,
+             image: Path) -> tuple[subprocess.Popen[str], list[dict[str, Any]], threading.Event]:
+    """A suite with ``--json`` whose events are collected as they come (``seen`` is set on each)."""
+    import json
+
+    (root / name).mkdir(exist_ok=True)
+    args = [*CLI, "render", str(timeline), "-o", str(root / name / "out" / "cut_avatar.otio"),
+            "--image", str(image), "--audio", str(root / "song.wav"), "--concurrency", str(concurrency), "--json"]
+    proc = subprocess.Popen(args, env=suite_env(root, name, fake, pg_url), cwd=root / name,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    events: list[dict[str, Any]] = []
+    seen = threading.Event()
+
+    def read() -> None:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            events.append(json.loads(line))
+            seen.set()
+
+    threading.Thread(target=read, daemon=True).start()
+    return proc, events, seen
+
+
+def wait_until(check: Any, what: str, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, f"never happened: {what}"
+        time.sleep(0.05)
+
+
+def test_a_suite_says_whose_render_it_waits_for_and_when_every_slot_is_taken(
+    httpserver: Any, tmp_path: Path, pg_url: str
+) -> None:
+    timeline = write_timeline(tmp_path)
+    fake = FakeHeyGen(httpserver, render_seconds=3600.0, max_concurrent=LIMIT)  # renders end when we say
+    (tmp_path / "suite-a").mkdir()
+    a = start(tmp_path, "suite-a", timeline, fake, pg_url)
+    wait_until(lambda: fake.creates == LIMIT, "suite-a has the account's 3 renders running")
+    b, events, _ = run_json(tmp_path, "suite-b", timeline, fake, pg_url, concurrency=LIMIT,
+                            image=tmp_path / "artist.png")
+
+    def waiting(kind: str) -> list[dict[str, Any]]:
+        return [e for e in list(events) if e.get("state") == "waiting" and kind in str(e.get("waiting_for"))]
+
+    # the same sections: B waits for A's renders of them instead of buying them, and says whose
+    wait_until(lambda: waiting("suite-a's render (video "), "suite-b waits for suite-a's render")
+    first = waiting("suite-a's render (video ")[0]
+    assert first["workstation"] == "suite-a" and first["video_id"] in fake.videos
+    assert first["waiting_for"] == f"suite-a's render (video {first['video_id']})"
+    fake.render_seconds = 0.2
+    fake.finish_all()
+    finish(a)
+    b.communicate(timeout=120)
+    assert b.returncode == 0
+    sections = len(otio.adapters.read_from_file(str(timeline)).tracks.markers)
+    assert fake.creates == sections and sorted(fake.creates_by_key.values()) == [1] * sections
+    assert fake.concurrency_refusals == 0
+
+    # another cut (its own portrait: new renders) while suite-a holds every slot of the account
+    from tests.support.heygen_fake import write_test_png
+
+    fake.finish_all()  # every render so far is done, whatever the render time says from now on
+    fake.render_seconds = 3600.0
+    before = fake.creates
+    (tmp_path / "suite-a" / "out" / "cut_avatar.otio").unlink()
+    a = start(tmp_path, "suite-a", timeline, fake, pg_url)  # reuses its own clips, buys nothing
+    finish(a)
+    c, events, _ = run_json(tmp_path, "suite-c", timeline, fake, pg_url, concurrency=LIMIT,
+                            image=write_test_png(tmp_path / "other.png", size=512, shade=30))
+    wait_until(lambda: fake.creates == before + LIMIT or c.poll() is not None, "suite-c has 3 renders running")
+    assert c.poll() is None, c.communicate()[1][-3000:]
+    d, d_events, _ = run_json(tmp_path, "suite-d", timeline, fake, pg_url, concurrency=LIMIT,
+                              image=write_test_png(tmp_path / "third.png", size=512, shade=200))
+    events = d_events
+    wait_until(lambda: waiting("a render slot"), "suite-d waits for a render slot")
+    slot = waiting("a render slot")[0]
+    assert slot["waiting_for"] == "a render slot: 3 of 3 in use across the team (suite-c: 3)"
+    assert (slot["slots_in_use"], slot["slot_limit"]) == (3, 3)
+    fake.render_seconds = 0.2
+    while c.poll() is None or d.poll() is None:
+        fake.finish_all()
+        time.sleep(0.1)
+    assert c.returncode == 0 and d.returncode == 0
+    assert fake.concurrency_refusals == 0 and fake.max_in_flight <= LIMIT
+
+
+def test_a_suite_asking_for_fewer_renders_is_never_overrun_by_one_asking_for_more(
+    httpserver: Any, tmp_path: Path, pg_url: str
+) -> None:
+    from tests.support.heygen_fake import write_test_png
+
+    timeline = write_timeline(tmp_path)
+    fake = FakeHeyGen(httpserver, render_seconds=0.5, max_concurrent=10)
+
+    def running(workstation: str) -> bool:
+        with psycopg.connect(pg_url, autocommit=True) as conn:
+            try:
+                row = conn.execute("SELECT count(*) FROM team_suites WHERE workstation = %s", (workstation,)).fetchone()
+            except psycopg.errors.UndefinedTable:
+                return False
+        return bool(row and row[0])
+
+    while_careful: list[int] = []  # renders at the account at each create while suite-careful runs
+    creates = fake._create
+
+    def create(request: Any, *args: Any) -> Any:
+        response = creates(request, *args)
+        if running("suite-careful"):  # then every slot in use was taken under its limit
+            while_careful.append(fake.in_flight())
+        return response
+
+    fake._create = create  # type: ignore[method-assign]
+    careful, _, _ = run_json(tmp_path, "suite-careful", timeline, fake, pg_url, concurrency=2,
+                             image=tmp_path / "artist.png")
+    wait_until(lambda: running("suite-careful"), "suite-careful is running")
+    eager, events, _ = run_json(tmp_path, "suite-eager", timeline, fake, pg_url, concurrency=10,
+                                image=write_test_png(tmp_path / "other.png", size=512, shade=30))
+    careful.communicate(timeout=120)
+    eager.communicate(timeout=120)
+    assert careful.returncode == 0 and eager.returncode == 0
+    sections = len(otio.adapters.read_from_file(str(timeline)).tracks.markers)
+    assert fake.creates == 2 * sections and sorted(fake.creates_by_key.values()) == [1] * (2 * sections)
+    assert fake.concurrency_refusals == 0
+    assert len(while_careful) >= sections and max(while_careful) == 2  # the lowest --concurrency held
+    told = [e for e in events if e.get("state") == "waiting" and "lowest --concurrency" in str(e.get("waiting_for"))]
+    assert told and "(suite-careful)" in told[0]["waiting_for"]

@@ -7,8 +7,11 @@ Where it comes from, first that works:
 2. The ``pgserver`` wheel (in the ``[dev]`` extra): PostgreSQL binaries shipped inside the
    wheel, started in a temporary folder on a Unix socket (as root it runs the server as its own
    system user ``pgserver``).
+3. Debian's ``postgresql`` package (``tests/support/pg_debian.py``): ``initdb``/``pg_ctl`` from
+   ``/usr/lib/postgresql/*/bin`` in a temporary folder (as root, run as the ``postgres`` user).
+   ``OTIO_HEYGEN_TEST_PG_DEBIAN=1`` goes straight to it (CI can check both ways work).
 
-When neither works the tests that need a server are skipped, with the reason.
+When none works the tests that need a server are skipped, with the reason (every way's).
 """
 
 from __future__ import annotations
@@ -57,16 +60,40 @@ def start_server() -> Iterator[PgServer | str]:
     if given:
         yield PgServer(given)
         return
+    why = "the pgserver wheel was not tried (OTIO_HEYGEN_TEST_PG_DEBIAN=1)"
+    if os.environ.get("OTIO_HEYGEN_TEST_PG_DEBIAN", "").strip() not in ("1", "true", "yes"):
+        with _pgserver() as found:
+            if not isinstance(found, str):
+                yield found
+                return
+            why = found
+    from tests.support.pg_debian import start_debian
+
+    try:
+        debian = start_debian()
+        admin = debian.__enter__()
+    except RuntimeError as exc:
+        yield f"no PostgreSQL: {why}; Debian's postgresql: {exc}"
+        return
+    try:
+        yield PgServer(admin, debian)
+    finally:
+        debian.__exit__(None, None, None)
+
+
+@contextmanager
+def _pgserver() -> Iterator[PgServer | str]:
+    """A server from the ``pgserver`` wheel, or why there is none."""
     try:
         import pgserver
     except ImportError:
-        yield "no PostgreSQL: the pgserver wheel is not installed and OTIO_HEYGEN_TEST_PG is not set"
+        yield "the pgserver wheel is not installed"
         return
     folder = tempfile.mkdtemp(prefix="otio-heygen-pg-")
     try:
         server = pgserver.get_server(os.path.join(folder, "data"), cleanup_mode="delete")
     except Exception as exc:
-        yield f"no PostgreSQL: pgserver could not start a server ({type(exc).__name__}: {exc})"
+        yield f"pgserver could not start a server ({type(exc).__name__}: {exc})"
         return
     admin = server.get_uri("postgres")
     try:
