@@ -176,7 +176,9 @@ class LiveProgress(ProgressSink):
             elif kind == "stop_creating":
                 self._notes.append(f"No new renders: {event.get('reason')}")
             elif kind == "interrupted":
-                self._notes.append("Stopping: renders already created are kept in the journal")
+                self._notes.append(
+                    "Stopping: renders already created are kept in the journal (Ctrl-C again to stop at once)"
+                )
         self._live.refresh()
 
     def render(self) -> RenderableType:
