@@ -15,14 +15,13 @@ takes over, while a live one makes that render stop with :class:`OutputBusyError
 
 from __future__ import annotations
 
-import os
 import socket
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Literal
 
+from otio_heygen import fsutil
 from otio_heygen.run.journal_records import RunRecord
 
 __all__ = [
@@ -62,20 +61,9 @@ def this_host() -> str:
 
 
 def pid_alive(pid: int) -> bool:
-    """True when process ``pid`` exists on this machine and is not a zombie waiting to be reaped."""
-    if pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # someone else's process: it exists
-        return True
-    try:  # Linux: a killed child its parent has not reaped yet still answers kill(pid, 0)
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return True
-    return stat.rpartition(")")[2].split()[:1] != ["Z"]
+    """True when process ``pid`` exists on this machine and is not a zombie waiting to be reaped
+    (``otio_heygen.fsutil.pid_alive``; a pid of 0 or less, which no run records, is not alive)."""
+    return pid > 0 and fsutil.pid_alive(pid)
 
 
 def liveness(
