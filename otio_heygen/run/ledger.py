@@ -195,6 +195,11 @@ class LedgerStore(Protocol):
         """Everything known about ``job_key`` for ``account`` (None if nothing)."""
         ...
 
+    def entries(self, account: str, job_keys: Sequence[str]) -> dict[str, LedgerEntry]:
+        """:meth:`entry` of each of ``job_keys``, those the ledger knows nothing of left out (a team
+        ledger answers in one round trip: a run's estimate asks once, not once per section)."""
+        ...
+
     def record_intent(
         self, account: str, job_key: str, *, idempotency_key: str, attempt: int, section: str,
         seconds: float, cost_usd: float, now: float,
@@ -330,13 +335,8 @@ class AccountLedger:
         return self.store.entry(self.account, job_key)
 
     def entries(self, job_keys: Sequence[str]) -> dict[str, LedgerEntry]:
-        """Entries of the job keys the ledger knows (one query on a store with ``entries``, the
-        team ledger; else one per key)."""
-        many = getattr(self.store, "entries", None)
-        if many is not None:
-            return dict(many(self.account, job_keys))
-        found = {key: self.store.entry(self.account, key) for key in dict.fromkeys(job_keys)}
-        return {key: entry for key, entry in found.items() if entry is not None}
+        """Entries of the job keys the ledger knows (``LedgerStore.entries``)."""
+        return self.store.entries(self.account, job_keys)
 
     def statuses(self, job_keys: Sequence[str]) -> dict[str, str]:
         """``owned`` / ``in_flight`` / ``new`` per job key (what ``plan`` shows)."""

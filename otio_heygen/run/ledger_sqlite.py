@@ -139,6 +139,11 @@ class SqliteLedgerStore:
             return [r[0] for r in self._db.execute("SELECT name FROM ledger_migrations ORDER BY rowid")]
 
     # -- reading -------------------------------------------------------------------------------------
+    def entries(self, account: str, job_keys: Sequence[str]) -> dict[str, LedgerEntry]:
+        """One :meth:`entry` per key: a local file answers each in microseconds."""
+        found = {key: self.entry(account, key) for key in dict.fromkeys(job_keys)}
+        return {key: entry for key, entry in found.items() if entry is not None}
+
     def entry(self, account: str, job_key: str) -> LedgerEntry | None:
         with self._lock:
             intents = self._db.execute(
